@@ -1,0 +1,106 @@
+/* Library-internal types shared by the front end (shape, plan, context) and the backends. */
+#ifndef CONVCL_INTERNAL_H
+#define CONVCL_INTERNAL_H
+
+#include "convcl.h"
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A validated problem. Spatial arrays always hold three dimensions, D, H, W; a 1D or
+ * 2D problem fills the leading unused ones with size 1, kernel 1, stride 1,
+ * dilation 1 and no padding, so backends only ever see 3D. */
+typedef struct convcl_problem {
+  int rank; /* spatial dims as the user gave them, 1..3 */
+  int transposed;
+  int has_bias;
+  convcl_padding_mode mode; /* zeros for transposed */
+  int64_t n, c, k, groups;  /* batch, in channels, out channels, groups */
+  int64_t in[3], out[3], kernel[3], stride[3], dilation[3];
+  int64_t pad_begin[3], pad_end[3]; /* resolved: 'same'/'valid' applied */
+  int64_t output_padding[3];        /* transposed, resolved from output_size if given */
+  int64_t input_elems, output_elems, weight_elems, kernel_elems;
+  convcl_shape input_shape, output_shape, weight_shape;
+} convcl_problem;
+
+/* host/shape.c: the one place descriptors are validated. */
+convcl_status convcl_problem_init(convcl_problem *p, const convcl_conv_desc *desc,
+                                  const convcl_shape *input);
+
+/* host/error.c: sets this thread's message and returns status, so call sites read
+ * `return convcl_error(CONVCL_ERROR_INVALID_VALUE, "stride ... %d", s);`. */
+convcl_status convcl_error(convcl_status status, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+void convcl_error_clear(void);
+
+/* Copies src into dst (capacity cap), always NUL-terminated, truncating. */
+void convcl_strlcpy(char *dst, const char *src, size_t cap);
+
+typedef struct convcl_plan convcl_plan;
+typedef struct convcl_context convcl_context;
+
+/* One algorithm of one backend. create() stores its state in plan->impl; it may use
+ * plan->problem and plan->ctx. Optional slots are NULL. */
+typedef struct convcl_solver {
+  convcl_algo algo;
+  int (*applicable)(const convcl_context *ctx, const convcl_problem *p);
+  size_t (*workspace)(const convcl_context *ctx, const convcl_problem *p);
+  convcl_status (*create)(convcl_plan *plan, const float *weights, const float *bias);
+  convcl_status (*run)(convcl_plan *plan, const float *input, float *output);
+  void (*destroy)(convcl_plan *plan);
+} convcl_solver;
+
+/* A backend: its solvers in order of preference (the heuristic takes the first
+ * applicable one) and how to release its context state. */
+typedef struct convcl_backend {
+  convcl_backend_kind kind;
+  const convcl_solver *const *solvers;
+  size_t solver_count;
+  void (*context_destroy)(convcl_context *ctx);
+} convcl_backend;
+
+struct convcl_context {
+  const convcl_backend *backend;
+  convcl_device_info device;
+  char fallback_reason[512];
+  pthread_mutex_t lock; /* guards build_log */
+  char *build_log;      /* malloc'd, NULL when none */
+  void *impl;      /* the backend's state */
+};
+
+struct convcl_plan {
+  convcl_context *ctx;
+  const convcl_solver *solver;
+  convcl_problem problem;
+  size_t workspace_bytes;
+  void *impl; /* the solver's state */
+};
+
+/* host/cpu/: always present. */
+convcl_status convcl_cpu_open(convcl_context *ctx);
+/* The threads the CPU path uses: CONVCL_NUM_THREADS, else the online processors. */
+int convcl_cpu_thread_count(void);
+
+/* host/opencl/: present when built with OpenCL (CONVCL_HAVE_OPENCL). */
+typedef enum convcl_opencl_pick {
+  CONVCL_OPENCL_PICK_GPU_OR_ACCEL, /* auto: first GPU/accelerator whose kernels build */
+  CONVCL_OPENCL_PICK_ANY,          /* "opencl": first device of any type */
+  CONVCL_OPENCL_PICK_INDEX         /* "opencl:P:D" */
+} convcl_opencl_pick;
+
+/* Opens an OpenCL device into ctx (sets backend, device, impl). On failure returns
+ * a status with the reason in convcl_last_error() and leaves ctx as it was. */
+convcl_status convcl_opencl_open(convcl_context *ctx, convcl_opencl_pick pick, int platform,
+                                 int device);
+/* Appends every OpenCL device to infos (at most capacity), returns how many exist.
+ * Sets nothing and returns 0 when OpenCL is unavailable. */
+int convcl_opencl_list(convcl_device_info *infos, int capacity);
+
+/* Replaces the context's build log with a copy of log (NULL clears it). */
+void convcl_context_set_build_log(convcl_context *ctx, const char *log);
+
+#endif /* CONVCL_INTERNAL_H */
