@@ -82,8 +82,9 @@ struct convcl_plan {
 
 /* host/cpu/: always present. */
 convcl_status convcl_cpu_open(convcl_context *ctx);
-/* The threads the CPU path uses: CONVCL_NUM_THREADS, else the online processors. */
-int convcl_cpu_thread_count(void);
+/* Describes the CPU path: the processor's name, the threads it uses
+ * (CONVCL_NUM_THREADS, else the online processors) and the memory. */
+void convcl_cpu_device_info(convcl_device_info *info);
 
 /* host/opencl/: present when built with OpenCL (CONVCL_HAVE_OPENCL). */
 typedef enum convcl_opencl_pick {

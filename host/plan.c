@@ -1,0 +1,117 @@
+/* Plans: validate once, choose a solver, let it prepare; then run many times. */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const algo_names[CONVCL_ALGO_COUNT] = {"auto", "direct"};
+
+const char *convcl_algo_name(convcl_algo algo) {
+  return algo >= 0 && algo < CONVCL_ALGO_COUNT ? algo_names[algo] : "unknown";
+}
+
+convcl_status convcl_algo_from_name(const char *name, convcl_algo *algo) {
+  if (!name || !algo) return convcl_error(CONVCL_ERROR_NULL_POINTER, "convcl_algo_from_name: NULL argument");
+  for (int i = 0; i < CONVCL_ALGO_COUNT; i++)
+    if (strcmp(name, algo_names[i]) == 0) {
+      *algo = (convcl_algo)i;
+      return CONVCL_OK;
+    }
+  return convcl_error(CONVCL_ERROR_INVALID_VALUE, "unknown algorithm '%s': expected one of auto, direct",
+                      name);
+}
+
+/* AUTO takes the backend's first applicable solver (the table is in order of
+ * preference); a named algorithm must be applicable. */
+static convcl_status choose(const convcl_context *ctx, const convcl_problem *p, convcl_algo algo,
+                            const convcl_solver **out) {
+  if (algo < 0 || algo >= CONVCL_ALGO_COUNT)
+    return convcl_error(CONVCL_ERROR_INVALID_VALUE, "unknown algorithm value %d", (int)algo);
+  const convcl_backend *b = ctx->backend;
+  for (size_t i = 0; i < b->solver_count; i++) {
+    const convcl_solver *s = b->solvers[i];
+    if ((algo == CONVCL_ALGO_AUTO || s->algo == algo) && s->applicable(ctx, p)) {
+      *out = s;
+      return CONVCL_OK;
+    }
+  }
+  return convcl_error(CONVCL_ERROR_ALGO_NOT_APPLICABLE,
+                      "algorithm '%s' cannot run this %dD %s on device %s (%s)",
+                      convcl_algo_name(algo), p->rank,
+                      p->transposed ? "transposed convolution" : "convolution", ctx->device.id,
+                      ctx->device.name);
+}
+
+convcl_status convcl_plan_query(convcl_context *ctx, const convcl_conv_desc *desc,
+                                const convcl_shape *input, convcl_algo algo, convcl_algo *chosen,
+                                size_t *workspace_bytes) {
+  if (!ctx || !chosen)
+    return convcl_error(CONVCL_ERROR_NULL_POINTER, "convcl_plan_query: %s is NULL",
+                        ctx ? "chosen" : "ctx");
+  convcl_problem p;
+  const convcl_solver *s;
+  convcl_status st = convcl_problem_init(&p, desc, input);
+  if (st == CONVCL_OK) st = choose(ctx, &p, algo, &s);
+  if (st != CONVCL_OK) return st;
+  *chosen = s->algo;
+  if (workspace_bytes) *workspace_bytes = s->workspace ? s->workspace(ctx, &p) : 0;
+  convcl_error_clear();
+  return CONVCL_OK;
+}
+
+convcl_status convcl_plan_create(convcl_context *ctx, const convcl_conv_desc *desc,
+                                 const convcl_shape *input, const float *weights,
+                                 const float *bias, convcl_algo algo, convcl_plan **plan_out) {
+  if (!plan_out) return convcl_error(CONVCL_ERROR_NULL_POINTER, "the plan output pointer is NULL");
+  if (!ctx) return convcl_error(CONVCL_ERROR_NULL_POINTER, "the context is NULL");
+  if (!weights) return convcl_error(CONVCL_ERROR_NULL_POINTER, "the weights pointer is NULL");
+  convcl_problem p;
+  const convcl_solver *s;
+  convcl_status st = convcl_problem_init(&p, desc, input);
+  if (st != CONVCL_OK) return st;
+  if (p.has_bias && !bias)
+    return convcl_error(CONVCL_ERROR_NULL_POINTER,
+                        "the descriptor has a bias (has_bias=1) but the bias pointer is NULL");
+  if (!p.has_bias && bias)
+    return convcl_error(CONVCL_ERROR_INVALID_VALUE,
+                        "a bias was given but the descriptor has none (has_bias=0)");
+  if ((st = choose(ctx, &p, algo, &s)) != CONVCL_OK) return st;
+  convcl_plan *plan = calloc(1, sizeof *plan);
+  if (!plan) return convcl_error(CONVCL_ERROR_OUT_OF_MEMORY, "cannot allocate a plan");
+  plan->ctx = ctx;
+  plan->solver = s;
+  plan->problem = p;
+  plan->workspace_bytes = s->workspace ? s->workspace(ctx, &p) : 0;
+  if ((st = s->create(plan, weights, bias)) != CONVCL_OK) {
+    free(plan);
+    return st;
+  }
+  *plan_out = plan;
+  convcl_error_clear();
+  return CONVCL_OK;
+}
+
+convcl_status convcl_plan_run(convcl_plan *plan, const float *input, float *output) {
+  if (!plan || !input || !output)
+    return convcl_error(CONVCL_ERROR_NULL_POINTER, "convcl_plan_run: %s is NULL",
+                        !plan ? "plan" : !input ? "input" : "output");
+  convcl_status st = plan->solver->run(plan, input, output);
+  if (st == CONVCL_OK) convcl_error_clear();
+  return st;
+}
+
+void convcl_plan_destroy(convcl_plan *plan) {
+  if (!plan) return;
+  if (plan->solver->destroy) plan->solver->destroy(plan);
+  free(plan);
+}
+
+convcl_algo convcl_plan_algo(const convcl_plan *plan) {
+  return plan ? plan->solver->algo : CONVCL_ALGO_AUTO;
+}
+
+size_t convcl_plan_workspace_size(const convcl_plan *plan) { return plan ? plan->workspace_bytes : 0; }
+
+void convcl_plan_output_shape(const convcl_plan *plan, convcl_shape *output) {
+  if (plan && output) *output = plan->problem.output_shape;
+}

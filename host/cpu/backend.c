@@ -1,0 +1,74 @@
+/* The CPU backend: native C, no OpenCL runtime needed; a thread pool per context. */
+#include "cpu.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const convcl_solver *const cpu_solvers[] = {&convcl_cpu_direct};
+
+static void cpu_context_destroy(convcl_context *ctx) { convcl_pool_destroy(ctx->impl); }
+
+static const convcl_backend cpu_backend = {
+    /* .kind = */ CONVCL_BACKEND_CPU,
+    /* .solvers = */ cpu_solvers,
+    /* .solver_count = */ sizeof cpu_solvers / sizeof cpu_solvers[0],
+    /* .context_destroy = */ cpu_context_destroy,
+};
+
+convcl_pool *convcl_cpu_pool(const convcl_context *ctx) { return ctx->impl; }
+
+static int thread_count(void) {
+  const char *env = getenv("CONVCL_NUM_THREADS");
+  if (env && *env) {
+    char *end;
+    long n = strtol(env, &end, 10);
+    if (*end == '\0' && n >= 1 && n <= 1024) return (int)n;
+  }
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n >= 1 && n <= 1024 ? (int)n : 1;
+}
+
+/* The processor's marketing name from /proc/cpuinfo where there is one. */
+static void cpu_name(char *buf, size_t cap) {
+  convcl_strlcpy(buf, "CPU", cap);
+  FILE *f = fopen("/proc/cpuinfo", "r");
+  if (!f) return;
+  char line[512];
+  while (fgets(line, sizeof line, f)) {
+    if (strncmp(line, "model name", 10) != 0) continue;
+    const char *colon = strchr(line, ':');
+    if (!colon) continue;
+    colon++;
+    while (*colon == ' ' || *colon == '\t') colon++;
+    convcl_strlcpy(buf, colon, cap);
+    buf[strcspn(buf, "\n")] = '\0';
+    break;
+  }
+  fclose(f);
+}
+
+void convcl_cpu_device_info(convcl_device_info *info) {
+  memset(info, 0, sizeof *info);
+  convcl_strlcpy(info->id, "cpu", sizeof info->id);
+  convcl_strlcpy(info->type, "cpu", sizeof info->type);
+  cpu_name(info->name, sizeof info->name);
+  info->compute_units = thread_count();
+  long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  if (pages > 0 && page > 0) info->global_mem_bytes = (uint64_t)pages * (uint64_t)page;
+  info->max_alloc_bytes = info->global_mem_bytes;
+}
+
+convcl_status convcl_cpu_open(convcl_context *ctx) {
+  convcl_pool *pool;
+  convcl_device_info info;
+  convcl_cpu_device_info(&info);
+  convcl_status st = convcl_pool_create(info.compute_units, &pool);
+  if (st != CONVCL_OK) return st;
+  info.compute_units = convcl_pool_threads(pool);
+  ctx->device = info;
+  ctx->backend = &cpu_backend;
+  ctx->impl = pool;
+  return CONVCL_OK;
+}

@@ -1,0 +1,61 @@
+/* Internal to the OpenCL backend: context state, the program cache, helpers the
+ * solvers share, and the embedded kernel sources. */
+#ifndef CONVCL_OPENCL_H
+#define CONVCL_OPENCL_H
+
+#include "internal.h"
+
+#include <CL/cl.h>
+
+/* Kernel sources, embedded by cmake/embed_kernels.cmake from kernels/<name>.cl. */
+extern const char convcl_cl_common[];
+extern const char convcl_cl_direct[];
+extern const char convcl_cl_transposed[];
+
+/* The programs the backend builds; each is common.cl followed by one kernel file. */
+typedef enum convcl_cl_program_id {
+  CONVCL_CL_PROGRAM_DIRECT,
+  CONVCL_CL_PROGRAM_TRANSPOSED,
+  CONVCL_CL_PROGRAM_COUNT
+} convcl_cl_program_id;
+
+typedef struct convcl_cl_cached_program convcl_cl_cached_program;
+
+/* ctx->impl of an OpenCL context. */
+typedef struct convcl_opencl_state {
+  cl_platform_id platform;
+  cl_device_id device;
+  cl_context context;
+  cl_command_queue queue; /* in-order, shared by the context's plans */
+  convcl_device_info info;
+  size_t wg;        /* work-group size every kernel is built and launched with */
+  char options[64]; /* build options of every program: the tunables, e.g. "-DWG=64" */
+  pthread_mutex_t lock; /* guards programs */
+  convcl_cl_cached_program *programs;
+} convcl_opencl_state;
+
+/* "CL_OUT_OF_RESOURCES" etc.; "CL_UNKNOWN_ERROR" for codes it does not know. */
+const char *convcl_cl_error_name(cl_int err);
+
+/* Reports a failed CL call: allocation failures as CONVCL_ERROR_OUT_OF_MEMORY,
+ * everything else as CONVCL_ERROR_DEVICE, the message naming call and code. */
+convcl_status convcl_cl_fail(const char *call, cl_int err);
+
+/* The program id built for the context's device with its options, from the cache
+ * or built now. The cache owns the program; it lives as long as the context. */
+convcl_status convcl_opencl_program(convcl_context *ctx, convcl_cl_program_id id,
+                                    cl_program *program);
+
+/* A device buffer of bytes bytes; what names it in the error when it exceeds the
+ * device's largest allocation. */
+convcl_status convcl_opencl_buffer(const convcl_opencl_state *cl, const char *what, size_t bytes,
+                                   cl_mem_flags flags, cl_mem *buffer);
+
+/* Creates a read-only buffer holding a copy of data (bytes bytes). */
+convcl_status convcl_opencl_upload(const convcl_opencl_state *cl, const char *what,
+                                   const void *data, size_t bytes, cl_mem *buffer);
+
+/* host/opencl/direct.c: generic direct and transposed-gather kernels. */
+extern const convcl_solver convcl_opencl_direct_solver;
+
+#endif /* CONVCL_OPENCL_H */

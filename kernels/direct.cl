@@ -1,0 +1,68 @@
+/* Generic direct convolution, 1D/2D/3D as 3D: one work-item per output element. */
+
+/* convcl_padding_mode's values. */
+#define MODE_ZEROS 0
+#define MODE_REFLECT 1
+#define MODE_REPLICATE 2
+#define MODE_CIRCULAR 3
+
+/* Maps coordinate i of the padded input back into [0, size), or to -1 where the
+ * padding is zeros. PyTorch bounds the padding (reflect < size, circular <= size),
+ * so one reflection suffices; circular uses a true modulo all the same. */
+int map_coord(int i, int size, int mode) {
+  if (i >= 0 && i < size) return i;
+  switch (mode) {
+  case MODE_REFLECT:
+    return i < 0 ? -i : 2 * (size - 1) - i;
+  case MODE_REPLICATE:
+    return clamp(i, 0, size - 1);
+  case MODE_CIRCULAR:
+    return (i % size + size) % size;
+  default:
+    return -1;
+  }
+}
+
+/* y[n, oc, o] = bias[oc] + sum over ic of oc's group and taps t of
+ *   x[n, ic, map(o * stride - pad + t * dilation)] * w[oc, ic % (c / groups), t].
+ * Vectors hold D, H, W in x, y, z. bias is only read when has_bias is set (the host
+ * binds another buffer otherwise: a NULL buffer argument is not portable). */
+__kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void
+conv_direct(__global const float *restrict x, __global const float *restrict w,
+            __global const float *restrict bias, __global float *restrict y, const long total,
+            const int c, const int k, const int groups, const int4 in_size, const int4 out_size,
+            const int4 ksize, const int4 stride, const int4 dilation, const int4 pad,
+            const int mode, const int has_bias) {
+  const long gid = get_global_id(0);
+  if (gid >= total) return;
+
+  long n;
+  int oc, od, oh, ow;
+  split_index(gid, k, out_size, &n, &oc, &od, &oh, &ow);
+
+  const int cg = c / groups;
+  const int g = oc / (k / groups);
+  const long in_plane = (long)in_size.x * in_size.y * in_size.z;
+  const int kernel_elems = ksize.x * ksize.y * ksize.z;
+  /* The channel loop is innermost so each tap's coordinate mapping is paid once. */
+  const __global float *xg = x + (n * c + (long)g * cg) * in_plane;
+  const __global float *wk = w + (long)oc * cg * kernel_elems;
+
+  float acc = has_bias ? bias[oc] : 0.0f;
+  for (int kd = 0; kd < ksize.x; ++kd) {
+    const int id = map_coord(od * stride.x - pad.x + kd * dilation.x, in_size.x, mode);
+    if (id < 0) continue;
+    for (int kh = 0; kh < ksize.y; ++kh) {
+      const int ih = map_coord(oh * stride.y - pad.y + kh * dilation.y, in_size.y, mode);
+      if (ih < 0) continue;
+      for (int kw = 0; kw < ksize.z; ++kw) {
+        const int iw = map_coord(ow * stride.z - pad.z + kw * dilation.z, in_size.z, mode);
+        if (iw < 0) continue;
+        const __global float *xp = xg + ((long)id * in_size.y + ih) * in_size.z + iw;
+        const __global float *wp = wk + (kd * ksize.y + kh) * ksize.z + kw;
+        for (int ic = 0; ic < cg; ++ic, xp += in_plane, wp += kernel_elems) acc += *xp * *wp;
+      }
+    }
+  }
+  y[gid] = acc;
+}
