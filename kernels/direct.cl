@@ -18,6 +18,7 @@ int map_coord(int i, int size, int mode) {
     return clamp(i, 0, size - 1);
   case MODE_CIRCULAR:
     return (i % size + size) % size;
+  case MODE_ZEROS:
   default:
     return -1;
   }
@@ -32,7 +33,7 @@ conv_direct(__global const float *restrict x, __global const float *restrict w,
             __global const float *restrict bias, __global float *restrict y, const long total,
             const int c, const int k, const int groups, const int4 in_size, const int4 out_size,
             const int4 ksize, const int4 stride, const int4 dilation, const int4 pad,
-            const int mode, const int has_bias) {
+            const int has_bias, const int mode) {
   const long gid = get_global_id(0);
   if (gid >= total) return;
 

@@ -1,0 +1,475 @@
+/* Parity sweep: every algorithm of a backend (and AUTO) against the reference
+ * (host/ref) over named edge cases and a seeded random sweep of valid descriptors.
+ *
+ *   test_parity cpu|opencl [RANDOM_COUNT [SEED]]
+ *
+ * Exits 0 when all pass, 77 when mode is opencl and no OpenCL device opens. */
+#include "convcl.h"
+#include "convcl_ref.h"
+#include "testutil.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Sizes stay small so the sweep takes seconds on the CPU and a few minutes on PoCL
+ * under the sanitizers; the random sweep's default count and seed: */
+#define RANDOM_COUNT 1000
+#define RANDOM_SEED 20240601u
+
+/* Tolerance, per output element: |got - ref| <= (n + 3) * 2^-24 * mag, where n is
+ * the number of products summed into an element (channels/groups * kernel volume)
+ * and mag = |bias| + sum |x * w| over its terms, computed by running the
+ * reference on |x|, |w| and |bias|. This is the standard a priori bound of a float32
+ * dot product of n terms plus a bias, gamma_(n+1) = (n+1)u/(1-(n+1)u), in any
+ * summation order (with or without FMA), plus the reference's own final rounding u;
+ * n stays below a few hundred here so the 1/(1-nu) factor is below 1 + 1e-4 and
+ * the +3 covers it. It holds for every algorithm that sums the products themselves
+ * (direct, implicit GEMM, depthwise, gather or scatter transposed); transform-based
+ * algorithms (Winograd, FFT) round in the transforms and need their own stated
+ * bound. A wrong, missing or doubled term moves an element by about mag/n, which
+ * is orders of magnitude above this bound; an element with mag 0 must be exact. */
+#define UNIT_ROUNDOFF (1.0 / 16777216.0)
+
+/* A test case. Every field left 0 takes the default in brackets, so a named case
+ * spells out only what it is about (the NNPACK tester pattern):
+ * rank [2], batch [1], in_channels [3], out_channels [4], groups [1], size [6],
+ * kernel [3], stride [1], dilation [1]; padding, pads, padding_mode, output_padding
+ * and output_size are PyTorch's defaults at 0; no_bias 0 keeps the bias. */
+typedef struct param {
+  const char *name;
+  int rank, transposed, no_bias;
+  int64_t batch, in_channels, out_channels, groups;
+  int64_t size[3], kernel[3], stride[3], dilation[3];
+  convcl_padding_kind padding;
+  int64_t pad_begin[3], pad_end[3];
+  convcl_padding_mode mode;
+  int64_t output_padding[3], output_size[3];
+} param;
+
+static int64_t or_default(int64_t v, int64_t def) { return v != 0 ? v : def; }
+
+static void make_desc(const param *p, convcl_conv_desc *d, convcl_shape *input) {
+  const int rank = p->rank != 0 ? p->rank : 2;
+  int64_t kernel[3];
+  for (int i = 0; i < 3; i++) kernel[i] = or_default(p->kernel[i], 3);
+  convcl_conv_desc_init(d, rank, p->transposed, or_default(p->in_channels, 3),
+                        or_default(p->out_channels, 4), kernel);
+  d->groups = or_default(p->groups, 1);
+  d->padding = p->padding;
+  d->padding_mode = p->mode;
+  d->has_bias = !p->no_bias;
+  input->ndim = rank + 2;
+  input->dims[0] = or_default(p->batch, 1);
+  input->dims[1] = d->in_channels;
+  for (int i = 0; i < rank; i++) {
+    d->stride[i] = or_default(p->stride[i], 1);
+    d->dilation[i] = or_default(p->dilation[i], 1);
+    d->pad_begin[i] = p->pad_begin[i];
+    d->pad_end[i] = p->pad_end[i];
+    d->output_padding[i] = p->output_padding[i];
+    d->output_size[i] = p->output_size[i];
+    input->dims[2 + i] = or_default(p->size[i], 6);
+  }
+}
+
+#define ALL(v) {v, v, v}
+
+static const param named_cases[] = {
+    {.name = "plain"},
+    {.name = "kernel_larger_than_input_padded", .size = {3, 2}, .kernel = ALL(5),
+     .pad_begin = ALL(2), .pad_end = ALL(2)},
+    {.name = "one_pixel_input", .size = ALL(1), .pad_begin = ALL(1), .pad_end = ALL(1)},
+    {.name = "one_pixel_input_pointwise", .size = ALL(1), .kernel = ALL(1), .batch = 2},
+    {.name = "asymmetric_pads", .size = {7, 5}, .pad_begin = {1, 0}, .pad_end = {0, 2}},
+    {.name = "asymmetric_pads_strided", .size = {9, 8}, .stride = {2, 3}, .pad_begin = {2, 1},
+     .pad_end = {0, 3}},
+    {.name = "same_even_kernel", .padding = CONVCL_PAD_SAME, .kernel = {4, 2}, .size = {7, 6}},
+    {.name = "same_dilated", .padding = CONVCL_PAD_SAME, .kernel = {2, 3}, .dilation = {3, 2},
+     .size = {8, 7}},
+    {.name = "same_lower", .padding = CONVCL_PAD_SAME_LOWER, .kernel = {4, 3}, .dilation = {1, 2}},
+    {.name = "valid", .padding = CONVCL_PAD_VALID, .kernel = {3, 5}, .size = {8, 9}},
+    {.name = "stride_gt_kernel", .kernel = ALL(2), .stride = ALL(3), .size = ALL(9)},
+    {.name = "stride_2", .stride = ALL(2), .pad_begin = ALL(1), .pad_end = ALL(1), .size = {9, 8}},
+    {.name = "pad_eq_kernel_minus_1", .pad_begin = ALL(2), .pad_end = ALL(2)},
+    {.name = "dilation_gt_1", .dilation = ALL(2), .pad_begin = ALL(2), .pad_end = ALL(2),
+     .size = {9, 8}},
+    {.name = "dilated_kernel_spans_input", .dilation = ALL(3), .size = ALL(7)},
+    {.name = "batch_gt_1", .batch = 3, .size = {5, 4}},
+    {.name = "groups_2", .in_channels = 6, .out_channels = 4, .groups = 2,
+     .pad_begin = ALL(1), .pad_end = ALL(1)},
+    {.name = "groups_eq_channels", .in_channels = 4, .out_channels = 4, .groups = 4,
+     .pad_begin = ALL(1), .pad_end = ALL(1)},
+    {.name = "depthwise_multiplier_2", .in_channels = 4, .out_channels = 8, .groups = 4,
+     .pad_begin = ALL(1), .pad_end = ALL(1)},
+    {.name = "depthwise_stride_2", .in_channels = 5, .out_channels = 5, .groups = 5,
+     .stride = ALL(2), .pad_begin = ALL(1), .pad_end = ALL(1), .size = {9, 7}},
+    {.name = "pointwise", .in_channels = 7, .out_channels = 5, .kernel = ALL(1)},
+    {.name = "pointwise_stride_2", .kernel = ALL(1), .stride = ALL(2), .size = {7, 6}},
+    {.name = "no_bias", .no_bias = 1},
+    {.name = "many_channels_odd", .in_channels = 17, .out_channels = 19, .size = {9, 11},
+     .pad_begin = ALL(1), .pad_end = ALL(1)},
+    {.name = "odd_large_spatial", .in_channels = 2, .out_channels = 3, .size = {23, 17},
+     .pad_begin = ALL(1), .pad_end = ALL(1)},
+    {.name = "non_square_kernel", .kernel = {1, 5}, .size = {4, 9}, .pad_end = {0, 4}},
+    {.name = "reflect", .mode = CONVCL_PADDING_REFLECT, .pad_begin = {1, 2}, .pad_end = {1, 2}},
+    {.name = "reflect_pad_eq_input_minus_1", .mode = CONVCL_PADDING_REFLECT, .size = {3, 4},
+     .pad_begin = {2, 3}, .pad_end = {2, 3}},
+    {.name = "reflect_same_even", .mode = CONVCL_PADDING_REFLECT, .padding = CONVCL_PAD_SAME,
+     .kernel = ALL(4)},
+    {.name = "replicate", .mode = CONVCL_PADDING_REPLICATE, .pad_begin = ALL(2), .pad_end = ALL(2),
+     .size = {4, 5}},
+    {.name = "replicate_pad_gt_input", .mode = CONVCL_PADDING_REPLICATE, .size = {2, 1},
+     .pad_begin = {3, 4}, .pad_end = {4, 3}},
+    {.name = "circular", .mode = CONVCL_PADDING_CIRCULAR, .pad_begin = {2, 1}, .pad_end = {2, 1},
+     .size = {5, 4}},
+    {.name = "circular_pad_eq_input", .mode = CONVCL_PADDING_CIRCULAR, .size = {3, 2},
+     .pad_begin = {3, 2}, .pad_end = {3, 2}},
+    {.name = "circular_asymmetric_strided", .mode = CONVCL_PADDING_CIRCULAR, .stride = ALL(2),
+     .pad_begin = {0, 2}, .pad_end = {2, 1}, .size = {6, 5}},
+    {.name = "conv1d", .rank = 1, .size = {20}},
+    {.name = "conv1d_stride_dilation", .rank = 1, .size = {23}, .stride = {2}, .dilation = {3},
+     .pad_begin = {3}, .pad_end = {1}},
+    {.name = "conv1d_reflect", .rank = 1, .mode = CONVCL_PADDING_REFLECT, .kernel = {5},
+     .pad_begin = {2}, .pad_end = {2}, .size = {8}},
+    {.name = "conv1d_circular_same", .rank = 1, .mode = CONVCL_PADDING_CIRCULAR,
+     .padding = CONVCL_PAD_SAME, .kernel = {4}, .size = {5}},
+    {.name = "conv1d_depthwise", .rank = 1, .in_channels = 6, .out_channels = 12, .groups = 6,
+     .pad_begin = {1}, .pad_end = {1}, .size = {11}},
+    {.name = "conv1d_one_pixel", .rank = 1, .size = {1}, .kernel = {3}, .pad_begin = {1},
+     .pad_end = {1}},
+    {.name = "conv3d", .rank = 3, .size = ALL(5)},
+    {.name = "conv3d_stride_pad", .rank = 3, .stride = {1, 2, 2}, .pad_begin = ALL(1),
+     .pad_end = ALL(1), .size = {4, 6, 5}},
+    {.name = "conv3d_asymmetric_pads", .rank = 3, .kernel = ALL(2), .pad_begin = {1, 0, 2},
+     .pad_end = {0, 1, 1}, .size = {3, 3, 4}},
+    {.name = "conv3d_dilation", .rank = 3, .dilation = {2, 1, 2}, .pad_begin = {2, 1, 2},
+     .pad_end = {2, 1, 2}, .size = {5, 4, 5}},
+    {.name = "conv3d_replicate", .rank = 3, .mode = CONVCL_PADDING_REPLICATE, .pad_begin = ALL(2),
+     .pad_end = ALL(2), .size = {2, 3, 3}},
+    {.name = "conv3d_reflect", .rank = 3, .mode = CONVCL_PADDING_REFLECT, .pad_begin = {1, 2, 1},
+     .pad_end = {1, 2, 1}, .size = {3, 4, 4}},
+    {.name = "conv3d_circular", .rank = 3, .mode = CONVCL_PADDING_CIRCULAR, .pad_begin = {1, 1, 2},
+     .pad_end = {1, 1, 2}, .size = {3, 3, 4}},
+    {.name = "conv3d_depthwise", .rank = 3, .in_channels = 3, .out_channels = 6, .groups = 3,
+     .pad_begin = ALL(1), .pad_end = ALL(1), .size = {4, 3, 4}},
+    {.name = "conv3d_kernel_larger_than_input", .rank = 3, .size = {1, 2, 2}, .pad_begin = ALL(1),
+     .pad_end = ALL(1)},
+    {.name = "transposed", .transposed = 1, .size = {4, 5}},
+    {.name = "transposed_stride_2_output_padding", .transposed = 1, .stride = ALL(2),
+     .pad_begin = ALL(1), .pad_end = ALL(1), .output_padding = ALL(1), .size = {4, 3}},
+    {.name = "transposed_output_padding_lt_dilation", .transposed = 1, .dilation = ALL(3),
+     .output_padding = {2, 1}, .size = {4, 3}},
+    {.name = "transposed_requested_output_size", .transposed = 1, .stride = {2, 3},
+     .pad_begin = ALL(1), .pad_end = ALL(1), .output_size = {8, 14}, .size = {4, 5}},
+    {.name = "transposed_asymmetric_pads", .transposed = 1, .stride = ALL(2), .pad_begin = {0, 2},
+     .pad_end = {1, 0}, .size = {3, 4}},
+    {.name = "transposed_pad_crops", .transposed = 1, .kernel = ALL(5), .pad_begin = ALL(3),
+     .pad_end = ALL(3), .size = {3, 4}},
+    {.name = "transposed_stride_gt_kernel", .transposed = 1, .kernel = ALL(2), .stride = ALL(3),
+     .output_padding = {2, 1}, .size = {3, 3}},
+    {.name = "transposed_groups", .transposed = 1, .in_channels = 4, .out_channels = 6,
+     .groups = 2, .stride = ALL(2), .size = {3, 3}},
+    {.name = "transposed_groups_eq_channels", .transposed = 1, .in_channels = 3,
+     .out_channels = 3, .groups = 3, .stride = ALL(2), .pad_begin = ALL(1), .pad_end = ALL(1),
+     .size = {4, 4}},
+    {.name = "transposed_batch_no_bias", .transposed = 1, .batch = 3, .no_bias = 1,
+     .stride = ALL(2), .output_padding = ALL(1), .size = {3, 2}},
+    {.name = "transposed_one_pixel", .transposed = 1, .size = ALL(1)},
+    {.name = "transposed_valid", .transposed = 1, .padding = CONVCL_PAD_VALID, .kernel = {2, 4}},
+    {.name = "transposed_1d", .transposed = 1, .rank = 1, .stride = {3}, .pad_begin = {1},
+     .pad_end = {1}, .output_padding = {2}, .kernel = {4}, .size = {5}},
+    {.name = "transposed_1d_requested_output_size", .transposed = 1, .rank = 1, .stride = {3},
+     .dilation = {2}, .output_size = {15}, .size = {4}},
+    {.name = "transposed_3d", .transposed = 1, .rank = 3, .stride = ALL(2), .pad_begin = ALL(1),
+     .pad_end = ALL(1), .output_padding = {1, 0, 1}, .size = {2, 3, 2}},
+    {.name = "transposed_3d_requested_output_size", .transposed = 1, .rank = 3,
+     .stride = {2, 1, 3}, .pad_begin = ALL(1), .pad_end = ALL(1), .output_size = {4, 3, 6},
+     .size = {2, 3, 2}},
+    {.name = "transposed_3d_groups_dilation", .transposed = 1, .rank = 3, .in_channels = 4,
+     .out_channels = 4, .groups = 2, .kernel = ALL(2), .dilation = ALL(2), .size = {2, 3, 2}},
+};
+
+/* splitmix64: a fixed, portable sequence for a given seed. */
+static uint64_t rng_state;
+
+static uint64_t rng_next(void) {
+  uint64_t z = (rng_state += 0x9e3779b97f4a7c15u);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+  return z ^ (z >> 31);
+}
+
+/* Uniform in [lo, hi]. */
+static int64_t rng_int(int64_t lo, int64_t hi) {
+  return lo + (int64_t)(rng_next() % (uint64_t)(hi - lo + 1));
+}
+
+static int rng_percent(int p) { return rng_int(0, 99) < p; }
+
+/* Uniform in [-1, 1) on a 2^-23 grid, so every value is exact in float32. */
+static float rng_unit(void) { return (float)((double)(rng_next() >> 40) / (double)(1 << 23) - 1.0); }
+
+/* A random descriptor, small enough to keep the sweep fast; it may be invalid
+ * (the caller skips those the library rejects, as PyTorch would). */
+static void random_param(param *p) {
+  memset(p, 0, sizeof *p);
+  p->rank = (int)rng_int(1, 3);
+  p->transposed = rng_percent(30);
+  p->batch = rng_percent(20) ? 2 : 1;
+  p->groups = rng_int(1, 3);
+  /* Mostly few channels; sometimes enough to fill vector lanes and tiles unevenly. */
+  const int64_t max_per_group = rng_percent(15) ? 12 : 4;
+  p->in_channels = p->groups * rng_int(1, max_per_group);
+  p->out_channels = p->groups * rng_int(1, max_per_group);
+  if (rng_percent(15)) { /* depthwise */
+    p->groups = p->in_channels = rng_int(2, 6);
+    p->out_channels = p->groups * rng_int(1, 2);
+  }
+  p->no_bias = rng_percent(25);
+  const int large = rng_percent(20);
+  const int64_t max_size = p->rank == 1 ? (large ? 70 : 24) : p->rank == 2 ? (large ? 20 : 11)
+                                                                           : (large ? 8 : 5);
+  const int64_t max_kernel = p->rank == 3 ? 3 : 5;
+  const int symmetric = rng_percent(50);
+  for (int i = 0; i < p->rank; i++) {
+    p->size[i] = rng_int(1, max_size);
+    p->kernel[i] = rng_int(1, max_kernel);
+    p->stride[i] = rng_percent(50) ? 1 : rng_int(2, 3);
+    p->dilation[i] = rng_percent(60) ? 1 : rng_int(2, 3);
+    p->pad_begin[i] = rng_int(0, 3);
+    p->pad_end[i] = symmetric ? p->pad_begin[i] : rng_int(0, 3);
+  }
+  const int kind = (int)rng_int(0, 99);
+  if (p->transposed) {
+    p->padding = kind < 85 ? CONVCL_PAD_EXPLICIT : CONVCL_PAD_VALID;
+    const int requested = rng_percent(25);
+    for (int i = 0; i < p->rank; i++) {
+      const int64_t s = p->stride[i], d = p->dilation[i], max_op = (s > d ? s : d) - 1;
+      const int64_t smallest = (p->size[i] - 1) * s - p->pad_begin[i] - p->pad_end[i] +
+                               d * (p->kernel[i] - 1) + 1;
+      if (requested) /* may come out non-positive: then the library must reject it */
+        p->output_size[i] = smallest + rng_int(0, s - 1);
+      else if (rng_percent(50))
+        p->output_padding[i] = rng_int(0, max_op);
+    }
+  } else {
+    p->padding = kind < 55 ? CONVCL_PAD_EXPLICIT
+                 : kind < 70 ? CONVCL_PAD_SAME
+                 : kind < 85 ? CONVCL_PAD_VALID
+                             : CONVCL_PAD_SAME_LOWER;
+    if (p->padding == CONVCL_PAD_SAME || p->padding == CONVCL_PAD_SAME_LOWER)
+      for (int i = 0; i < p->rank; i++) p->stride[i] = 1; /* 'same' is stride 1 only */
+    const int mode = (int)rng_int(0, 99);
+    p->mode = mode < 55 ? CONVCL_PADDING_ZEROS
+              : mode < 70 ? CONVCL_PADDING_REFLECT
+              : mode < 85 ? CONVCL_PADDING_REPLICATE
+                          : CONVCL_PADDING_CIRCULAR;
+  }
+}
+
+typedef struct problem {
+  convcl_conv_desc desc;
+  convcl_shape input_shape, output_shape;
+  size_t input_elems, weight_elems, output_elems;
+  float *input, *weight, *bias; /* bias NULL without one */
+  float *want, *mag, *got;
+  int64_t terms; /* products summed into one output element, at most */
+} problem;
+
+static void problem_free(problem *pr) {
+  free(pr->input);
+  free(pr->weight);
+  free(pr->bias);
+  free(pr->want);
+  free(pr->mag);
+  free(pr->got);
+}
+
+static void fill_random(float *v, size_t n) {
+  for (size_t i = 0; i < n; i++) v[i] = rng_unit();
+}
+
+static float *abs_copy(const float *v, size_t n) {
+  float *r = malloc(n * sizeof *r);
+  if (r != NULL)
+    for (size_t i = 0; i < n; i++) r[i] = fabsf(v[i]);
+  return r;
+}
+
+/* Random data, the reference output and the per-element magnitude bound. */
+static convcl_status problem_init(problem *pr) {
+  convcl_shape weight_shape;
+  convcl_status st = convcl_conv_weight_shape(&pr->desc, &weight_shape);
+  if (st != CONVCL_OK) return st;
+  const int64_t out_channels = pr->desc.out_channels;
+  pr->input_elems = tu_elems(&pr->input_shape);
+  pr->weight_elems = tu_elems(&weight_shape);
+  pr->output_elems = tu_elems(&pr->output_shape);
+  pr->terms = pr->desc.in_channels / pr->desc.groups;
+  for (int i = 0; i < pr->desc.spatial_dims; i++) pr->terms *= pr->desc.kernel[i];
+  pr->input = malloc(pr->input_elems * sizeof(float));
+  pr->weight = malloc(pr->weight_elems * sizeof(float));
+  pr->want = malloc(pr->output_elems * sizeof(float));
+  pr->mag = malloc(pr->output_elems * sizeof(float));
+  pr->got = malloc(pr->output_elems * sizeof(float));
+  if (pr->desc.has_bias) pr->bias = malloc((size_t)out_channels * sizeof(float));
+  if (!pr->input || !pr->weight || !pr->want || !pr->mag || !pr->got ||
+      (pr->desc.has_bias && !pr->bias))
+    return CONVCL_ERROR_OUT_OF_MEMORY;
+  fill_random(pr->input, pr->input_elems);
+  fill_random(pr->weight, pr->weight_elems);
+  if (pr->bias) fill_random(pr->bias, (size_t)out_channels);
+  tu_poison(pr->want, pr->output_elems);
+  st = convcl_ref_conv(&pr->desc, &pr->input_shape, pr->input, pr->weight, pr->bias, pr->want);
+  if (st != CONVCL_OK) return st;
+
+  float *ax = abs_copy(pr->input, pr->input_elems);
+  float *aw = abs_copy(pr->weight, pr->weight_elems);
+  float *ab = pr->bias ? abs_copy(pr->bias, (size_t)out_channels) : NULL;
+  if (!ax || !aw || (pr->bias && !ab))
+    st = CONVCL_ERROR_OUT_OF_MEMORY;
+  else
+    st = convcl_ref_conv(&pr->desc, &pr->input_shape, ax, aw, ab, pr->mag);
+  free(ax);
+  free(aw);
+  free(ab);
+  return st;
+}
+
+static void report(const char *name, const char *what, const problem *pr) {
+  printf("FAIL %s [%s]\n", name, what);
+  tu_print_desc(stdout, &pr->desc, &pr->input_shape);
+}
+
+/* One algorithm on one problem: 0 passed, 1 failed (reported), -1 not applicable. */
+static int run_algo(convcl_context *ctx, const char *name, convcl_algo algo, problem *pr) {
+  convcl_plan *plan = NULL;
+  convcl_status st = convcl_plan_create(ctx, &pr->desc, &pr->input_shape, pr->weight, pr->bias,
+                                        algo, &plan);
+  if (st == CONVCL_ERROR_ALGO_NOT_APPLICABLE && algo != CONVCL_ALGO_AUTO) return -1;
+  char what[64];
+  snprintf(what, sizeof what, "%s", convcl_algo_name(algo));
+  if (st != CONVCL_OK) {
+    report(name, what, pr);
+    printf("    plan: %s: %s\n", convcl_status_string(st), convcl_last_error());
+    return 1;
+  }
+  snprintf(what, sizeof what, "%s -> %s", convcl_algo_name(algo),
+           convcl_algo_name(convcl_plan_algo(plan)));
+  tu_poison(pr->got, pr->output_elems);
+  st = convcl_plan_run(plan, pr->input, pr->got);
+  convcl_plan_destroy(plan);
+  if (st != CONVCL_OK) {
+    report(name, what, pr);
+    printf("    run: %s: %s\n", convcl_status_string(st), convcl_last_error());
+    return 1;
+  }
+  const double factor = (double)(pr->terms + 3) * UNIT_ROUNDOFF;
+  size_t worst = 0, bad = 0;
+  double worst_excess = -INFINITY;
+  for (size_t i = 0; i < pr->output_elems; i++) {
+    const double err = tu_abs_error(pr->got[i], pr->want[i]);
+    const double excess = err - factor * pr->mag[i];
+    if (excess > 0.0) bad++;
+    if (excess > worst_excess) {
+      worst_excess = excess;
+      worst = i;
+    }
+  }
+  if (bad == 0) return 0;
+  char index[128];
+  tu_format_index(index, sizeof index, &pr->output_shape, worst);
+  report(name, what, pr);
+  printf("    %zu of %zu elements off; worst at %s (flat %zu): got %.9g, ref %.9g, "
+         "|diff| %.3g > tolerance %.3g = (%lld + 3) * 2^-24 * mag %.6g\n",
+         bad, pr->output_elems, index, worst, (double)pr->got[worst], (double)pr->want[worst],
+         tu_abs_error(pr->got[worst], pr->want[worst]), factor * pr->mag[worst],
+         (long long)pr->terms, (double)pr->mag[worst]);
+  return 1;
+}
+
+/* Runs one descriptor on every algorithm plus AUTO, adding to the counts. */
+static void run_case(convcl_context *ctx, const char *name, const convcl_conv_desc *desc,
+                     const convcl_shape *input, const convcl_shape *output, int *passed,
+                     int *failed) {
+  problem pr;
+  memset(&pr, 0, sizeof pr);
+  pr.desc = *desc;
+  pr.input_shape = *input;
+  pr.output_shape = *output;
+  const convcl_status st = problem_init(&pr);
+  if (st != CONVCL_OK) {
+    report(name, "ref", &pr);
+    printf("    reference: %s: %s\n", convcl_status_string(st), convcl_last_error());
+    ++*failed;
+  } else {
+    for (int a = CONVCL_ALGO_AUTO; a < CONVCL_ALGO_COUNT; a++) {
+      const int result = run_algo(ctx, name, (convcl_algo)a, &pr);
+      if (result == 0) ++*passed;
+      if (result == 1) ++*failed;
+    }
+  }
+  problem_free(&pr);
+}
+
+int main(int argc, char **argv) {
+  const char *mode = argc >= 2 ? argv[1] : "";
+  if (argc > 4 || (strcmp(mode, "cpu") != 0 && strcmp(mode, "opencl") != 0)) {
+    fprintf(stderr, "usage: %s cpu|opencl [RANDOM_COUNT [SEED]]\n", argv[0]);
+    return 2;
+  }
+  const long random_count = argc >= 3 ? strtol(argv[2], NULL, 10) : RANDOM_COUNT;
+  rng_state = argc >= 4 ? strtoull(argv[3], NULL, 10) : RANDOM_SEED;
+  convcl_context *ctx = NULL;
+  const int rc = tu_open_context(mode, &ctx);
+  if (rc != 0) return rc;
+
+  int passed = 0, failed = 0;
+  for (size_t i = 0; i < sizeof named_cases / sizeof named_cases[0]; i++) {
+    convcl_conv_desc desc;
+    convcl_shape input, output;
+    make_desc(&named_cases[i], &desc, &input);
+    /* A named case the library rejects is a mistake in the case or in the library. */
+    const convcl_status st = convcl_conv_output_shape(&desc, &input, &output);
+    if (st != CONVCL_OK) {
+      printf("FAIL %s: rejected: %s: %s\n", named_cases[i].name, convcl_status_string(st),
+             convcl_last_error());
+      tu_print_desc(stdout, &desc, &input);
+      failed++;
+      continue;
+    }
+    run_case(ctx, named_cases[i].name, &desc, &input, &output, &passed, &failed);
+  }
+  const int named_failed = failed;
+
+  /* Draws until random_count descriptors were valid; rejection is common (reflect
+   * needs pad < size, kernels may not fit), but not so common that a sweep should
+   * need more than a hundred draws per valid one. */
+  long valid = 0, drawn = 0;
+  while (valid < random_count) {
+    if (drawn > 100 * random_count + 1000) {
+      printf("FAIL random: only %ld of %ld draws were valid descriptors\n", valid, drawn);
+      failed++;
+      break;
+    }
+    param p;
+    convcl_conv_desc desc;
+    convcl_shape input, output;
+    drawn++;
+    random_param(&p);
+    make_desc(&p, &desc, &input);
+    if (convcl_conv_output_shape(&desc, &input, &output) != CONVCL_OK) continue;
+    char name[64];
+    snprintf(name, sizeof name, "random #%ld", valid);
+    valid++;
+    run_case(ctx, name, &desc, &input, &output, &passed, &failed);
+  }
+  convcl_context_destroy(ctx);
+  printf("%zu named cases (%d failed runs), %ld random descriptors from %ld draws; "
+         "each run = one case on one algorithm\n",
+         sizeof named_cases / sizeof named_cases[0], named_failed, valid, drawn);
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed ? 1 : 0;
+}

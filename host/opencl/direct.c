@@ -1,0 +1,185 @@
+/* OpenCL generic direct solver: kernels/direct.cl for convolutions and the gather form
+ * of kernels/transposed.cl for transposed ones. Always applicable, no workspace. */
+#include "opencl/opencl.h"
+
+#include <limits.h>
+#include <stdlib.h>
+
+/* Work-items per launch: global sizes past 2^32 fail on some devices, so larger
+ * outputs are covered by several launches with a global offset. A multiple of
+ * every work-group size the backend picks (powers of two up to 64). */
+#define CONVCL_CL_CHUNK ((size_t)1 << 30)
+
+typedef struct direct_plan {
+  cl_kernel kernel;
+  cl_mem weights, bias, input, output;
+  size_t input_bytes, output_bytes;
+  size_t total; /* output elements = work-items */
+} direct_plan;
+
+/* The kernels do per-dimension arithmetic in int, since 64-bit division and modulo
+ * are slow on GPUs; every coordinate they form stays within this reach. */
+static convcl_status check_int_range(const convcl_problem *p) {
+  static const char dim_names[3] = {'D', 'H', 'W'};
+  if (p->c > INT_MAX || p->k > INT_MAX || p->kernel_elems > INT_MAX)
+    return convcl_error(CONVCL_ERROR_UNSUPPORTED,
+                        "OpenCL direct: %lld in channels, %lld out channels and %lld kernel "
+                        "elements must each fit in 32 bits",
+                        (long long)p->c, (long long)p->k, (long long)p->kernel_elems);
+  for (int d = 0; d < 3; ++d) {
+    const int64_t fields[] = {p->in[d],       p->out[d],       p->kernel[d], p->stride[d],
+                              p->dilation[d], p->pad_begin[d], p->pad_end[d]};
+    /* With every field at most INT_MAX neither the sum nor the product overflows. */
+    int64_t reach = 0;
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0] && reach <= INT_MAX; ++i)
+      reach = fields[i] > INT_MAX ? fields[i] : reach + fields[i];
+    if (reach <= INT_MAX) reach += (p->kernel[d] - 1) * p->dilation[d];
+    if (reach > INT_MAX)
+      return convcl_error(CONVCL_ERROR_UNSUPPORTED,
+                          "OpenCL direct: spatial dimension %c (input %lld, output %lld, kernel "
+                          "%lld, dilation %lld) exceeds 32-bit coordinates",
+                          dim_names[d], (long long)p->in[d], (long long)p->out[d],
+                          (long long)p->kernel[d], (long long)p->dilation[d]);
+  }
+  return CONVCL_OK;
+}
+
+static int direct_applicable(const convcl_context *ctx, const convcl_problem *p) {
+  (void)ctx;
+  (void)p;
+  return 1;
+}
+
+static size_t direct_workspace(const convcl_context *ctx, const convcl_problem *p) {
+  (void)ctx;
+  (void)p;
+  return 0;
+}
+
+static void direct_free(direct_plan *st) {
+  if (!st) return;
+  if (st->kernel) clReleaseKernel(st->kernel);
+  if (st->weights) clReleaseMemObject(st->weights);
+  if (st->bias) clReleaseMemObject(st->bias);
+  if (st->input) clReleaseMemObject(st->input);
+  if (st->output) clReleaseMemObject(st->output);
+  free(st);
+}
+
+static cl_int4 dims3(const int64_t v[3]) {
+  cl_int4 r = {{(cl_int)v[0], (cl_int)v[1], (cl_int)v[2], 0}};
+  return r;
+}
+
+/* Binds every argument once: the buffers and sizes are fixed for the plan's life,
+ * so run() only moves data and launches. */
+static convcl_status set_args(direct_plan *st, const convcl_problem *p) {
+  const cl_long total = (cl_long)st->total;
+  const cl_int c = (cl_int)p->c, k = (cl_int)p->k, groups = (cl_int)p->groups;
+  const cl_int4 in = dims3(p->in), out = dims3(p->out), ksize = dims3(p->kernel),
+                stride = dims3(p->stride), dilation = dims3(p->dilation),
+                pad = dims3(p->pad_begin);
+  const cl_int mode = (cl_int)p->mode, has_bias = p->has_bias ? 1 : 0;
+  /* Without bias the kernel never reads that argument, but it still needs a valid
+   * buffer there: a NULL buffer argument is not portable across implementations. */
+  const cl_mem bias = p->has_bias ? st->bias : st->weights;
+  const struct {
+    size_t size;
+    const void *value;
+  } args[] = {
+      {sizeof(cl_mem), &st->input}, {sizeof(cl_mem), &st->weights}, {sizeof(cl_mem), &bias},
+      {sizeof(cl_mem), &st->output}, {sizeof total, &total},       {sizeof c, &c},
+      {sizeof k, &k},               {sizeof groups, &groups},     {sizeof in, &in},
+      {sizeof out, &out},           {sizeof ksize, &ksize},       {sizeof stride, &stride},
+      {sizeof dilation, &dilation}, {sizeof pad, &pad},           {sizeof has_bias, &has_bias},
+      {sizeof mode, &mode},
+  };
+  /* The padding mode comes last since conv_transposed, zeros-padded only, lacks it. */
+  const cl_uint count = (cl_uint)(sizeof args / sizeof args[0]) - (p->transposed ? 1 : 0);
+  for (cl_uint i = 0; i < count; ++i) {
+    cl_int err = clSetKernelArg(st->kernel, i, args[i].size, args[i].value);
+    if (err != CL_SUCCESS) return convcl_cl_fail("clSetKernelArg", err);
+  }
+  return CONVCL_OK;
+}
+
+static convcl_status direct_create(convcl_plan *plan, const float *weights, const float *bias) {
+  convcl_opencl_state *cl = plan->ctx->impl;
+  const convcl_problem *p = &plan->problem;
+  cl_program program;
+  cl_int err;
+
+  convcl_status status = check_int_range(p);
+  if (status != CONVCL_OK) return status;
+  direct_plan *st = calloc(1, sizeof *st);
+  if (!st) return convcl_error(CONVCL_ERROR_OUT_OF_MEMORY, "out of host memory creating a plan");
+  st->total = (size_t)p->output_elems;
+  st->input_bytes = (size_t)p->input_elems * sizeof(float);
+  st->output_bytes = (size_t)p->output_elems * sizeof(float);
+
+  status = convcl_opencl_program(
+      plan->ctx, p->transposed ? CONVCL_CL_PROGRAM_TRANSPOSED : CONVCL_CL_PROGRAM_DIRECT, &program);
+  if (status != CONVCL_OK) goto cleanup;
+  st->kernel = clCreateKernel(program, p->transposed ? "conv_transposed" : "conv_direct", &err);
+  if (err != CL_SUCCESS) {
+    status = convcl_cl_fail("clCreateKernel", err);
+    goto cleanup;
+  }
+  status = convcl_opencl_upload(cl, "weight", weights, (size_t)p->weight_elems * sizeof(float),
+                                &st->weights);
+  if (status != CONVCL_OK) goto cleanup;
+  if (p->has_bias) {
+    status = convcl_opencl_upload(cl, "bias", bias, (size_t)p->k * sizeof(float), &st->bias);
+    if (status != CONVCL_OK) goto cleanup;
+  }
+  /* An empty batch is valid; there is nothing to allocate or launch then. */
+  if (st->total > 0) {
+    status = convcl_opencl_buffer(cl, "input", st->input_bytes, CL_MEM_READ_ONLY, &st->input);
+    if (status != CONVCL_OK) goto cleanup;
+    status = convcl_opencl_buffer(cl, "output", st->output_bytes, CL_MEM_WRITE_ONLY, &st->output);
+    if (status != CONVCL_OK) goto cleanup;
+    status = set_args(st, p);
+    if (status != CONVCL_OK) goto cleanup;
+  }
+  plan->impl = st;
+  return CONVCL_OK;
+
+cleanup:
+  direct_free(st);
+  return status;
+}
+
+static convcl_status direct_run(convcl_plan *plan, const float *input, float *output) {
+  const convcl_opencl_state *cl = plan->ctx->impl;
+  const direct_plan *st = plan->impl;
+  if (st->total == 0) return CONVCL_OK;
+
+  cl_int err = clEnqueueWriteBuffer(cl->queue, st->input, CL_TRUE, 0, st->input_bytes, input, 0,
+                                    NULL, NULL);
+  if (err != CL_SUCCESS) return convcl_cl_fail("clEnqueueWriteBuffer", err);
+  for (size_t offset = 0; offset < st->total; offset += CONVCL_CL_CHUNK) {
+    size_t global = st->total - offset < CONVCL_CL_CHUNK ? st->total - offset : CONVCL_CL_CHUNK;
+    global = (global + cl->wg - 1) / cl->wg * cl->wg;
+    err = clEnqueueNDRangeKernel(cl->queue, st->kernel, 1, &offset, &global, &cl->wg, 0, NULL,
+                                 NULL);
+    if (err != CL_SUCCESS) return convcl_cl_fail("clEnqueueNDRangeKernel", err);
+  }
+  err = clEnqueueReadBuffer(cl->queue, st->output, CL_TRUE, 0, st->output_bytes, output, 0, NULL,
+                            NULL);
+  if (err != CL_SUCCESS) return convcl_cl_fail("clEnqueueReadBuffer", err);
+  return CONVCL_OK;
+}
+
+static void direct_destroy(convcl_plan *plan) {
+  direct_free(plan->impl);
+  plan->impl = NULL;
+}
+
+const convcl_solver convcl_opencl_direct_solver = {
+    /* .algo = */ CONVCL_ALGO_DIRECT,
+    /* .applicable = */ direct_applicable,
+    /* .workspace = */ direct_workspace,
+    /* .create = */ direct_create,
+    /* .run = */ direct_run,
+    /* .destroy = */ direct_destroy,
+};

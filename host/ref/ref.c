@@ -22,12 +22,10 @@ typedef struct ref_problem {
   int64_t pad_begin[3], pad_end[3];
 } ref_problem;
 
-static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 /* Fills p from desc and checks the output size it implies against the library's.
- * 'same' follows ONNX (total = max((ceil(I/s) - 1)*s + ek - I, 0)), which at
- * stride 1, the only stride PyTorch allows with 'same', is PyTorch's d*(k-1); the
- * extra element goes to the end (SAME, PyTorch) or to the beginning (SAME_LOWER). */
+ * 'same' exists at stride 1 only (PyTorch's rule, which the library enforces): the
+ * total padding is d*(k-1), its odd element at the end (SAME, PyTorch's and ONNX's
+ * SAME_UPPER) or at the beginning (ONNX's SAME_LOWER). */
 static convcl_status resolve(const convcl_conv_desc *desc, const convcl_shape *input,
                              const convcl_shape *output, ref_problem *p) {
   const int rank = desc->spatial_dims;
@@ -58,22 +56,20 @@ static convcl_status resolve(const convcl_conv_desc *desc, const convcl_shape *i
       break;
     case CONVCL_PAD_SAME:
     case CONVCL_PAD_SAME_LOWER: {
-      if (desc->transposed) return CONVCL_ERROR_UNSUPPORTED;
-      int64_t total = (ceil_div(in, s) - 1) * s + ek - in;
-      if (total < 0) total = 0;
-      const int64_t small = total / 2, large = total - small;
+      const int64_t total = ek - 1, small = total / 2, large = total - small;
       pb = desc->padding == CONVCL_PAD_SAME ? small : large;
       pe = total - pb;
       break;
     }
-    default:
-      return CONVCL_ERROR_INVALID_PADDING;
     }
     if (!desc->transposed) {
       out = (in + pb + pe - ek) / s + 1;
     } else {
+      /* A requested size sets output_padding to the difference, as PyTorch does. */
       const int64_t base = (in - 1) * s - pb - pe + ek;
-      out = base + (requested ? desc->output_size[i] - base : desc->output_padding[i]);
+      const int64_t output_padding =
+          requested ? desc->output_size[i] - base : desc->output_padding[i];
+      out = base + output_padding;
     }
     if (out != output->dims[2 + i]) return CONVCL_ERROR_INTERNAL;
     p->in[j] = in;
@@ -123,9 +119,9 @@ static int64_t source_index(int64_t i, int64_t size, convcl_padding_mode mode) {
     return r < 0 ? r + size : r;
   }
   case CONVCL_PADDING_ZEROS:
-  default:
-    return i >= 0 && i < size ? i : -1;
+    break;
   }
+  return i >= 0 && i < size ? i : -1;
 }
 
 static convcl_status conv_forward(const ref_problem *p, convcl_padding_mode mode,
@@ -142,8 +138,8 @@ static convcl_status conv_forward(const ref_problem *p, convcl_padding_mode mode
 
   float(*xp)[C][PD][PH][PW] = alloc_elems(checked_product(padded_dims, 5), sizeof(float));
   if (xp == NULL) return CONVCL_ERROR_OUT_OF_MEMORY;
-  const float(*x)[C][ID][IH][IW] = (const void *)input;
-  const float(*w)[Cg][KD][KH][KW] = (const void *)weights;
+  const float(*x)[C][ID][IH][IW] = (const float(*)[C][ID][IH][IW])input;
+  const float(*w)[Cg][KD][KH][KW] = (const float(*)[Cg][KD][KH][KW])weights;
   float(*y)[K][OD][OH][OW] = (void *)output;
 
   /* Each dim maps independently, which is what padding one dim after the other
@@ -195,8 +191,8 @@ static convcl_status conv_transposed_forward(const ref_problem *p, const float *
 
   double(*acc)[K][OD][OH][OW] = alloc_elems(checked_product(out_dims, 5), sizeof(double));
   if (acc == NULL) return CONVCL_ERROR_OUT_OF_MEMORY;
-  const float(*x)[C][ID][IH][IW] = (const void *)input;
-  const float(*w)[Kg][KD][KH][KW] = (const void *)weights;
+  const float(*x)[C][ID][IH][IW] = (const float(*)[C][ID][IH][IW])input;
+  const float(*w)[Kg][KD][KH][KW] = (const float(*)[Kg][KD][KH][KW])weights;
   float(*y)[K][OD][OH][OW] = (void *)output;
 
   for (int64_t n = 0; n < N; n++)

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# On a machine with an NVIDIA GPU and no network or package manager: build convcl against
+# the OpenCL headers and loader that CUDA's toolkit ships, bring up the NVIDIA OpenCL
+# platform (registering libnvidia-opencl.so.1 through OCL_ICD_VENDORS when no .icd file
+# is installed), and run the test suite on it. Everything it finds and does goes to
+# OUTDIR/gpu-run.log, so a failure to bring OpenCL up is on record.
+# Usage: bench/run-gpu.sh OUTDIR
+set -uo pipefail
+out=${1:?usage: bench/run-gpu.sh OUTDIR}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+src=$(cd "$(dirname "$0")/.." && pwd)
+exec > >(tee "$out/gpu-run.log") 2>&1
+
+echo "== machine ($(date -u +%Y-%m-%dT%H:%M:%SZ))"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
+
+roots="/usr/local /usr/lib /usr/include /opt /etc/OpenCL"
+first() { find $roots "$@" 2>/dev/null | head -n 1; }
+clh=$(first -path '*CL/cl.h')
+loader=$(first -name 'libOpenCL.so*')
+icd_lib=$(first -name 'libnvidia-opencl.so*')
+echo "cl.h: ${clh:-none}"
+echo "libOpenCL: ${loader:-none}"
+echo "libnvidia-opencl: ${icd_lib:-none}"
+echo "installed .icd files: $(ls /etc/OpenCL/vendors 2>/dev/null | tr '\n' ' ')"
+if [ -z "$clh" ] || [ -z "$loader" ]; then
+  echo "OpenCL headers or loader not found: building the CPU path only"
+  opencl_args=(-DCONVCL_WITH_OPENCL=OFF)
+else
+  opencl_args=(-DOpenCL_INCLUDE_DIR="$(dirname "$(dirname "$clh")")" -DOpenCL_LIBRARY="$loader")
+fi
+if [ -n "$icd_lib" ] && ! grep -qs nvidia /etc/OpenCL/vendors/*.icd; then
+  mkdir -p "$out/icd"
+  echo "$icd_lib" >"$out/icd/nvidia.icd"
+  export OCL_ICD_VENDORS="$out/icd" OCL_ICD_FILENAMES="$icd_lib"
+  echo "registered $icd_lib through OCL_ICD_VENDORS=$OCL_ICD_VENDORS"
+fi
+
+echo "== build"
+build="$out/build"
+cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release "${opencl_args[@]}" >"$out/cmake.log" 2>&1 ||
+  { cat "$out/cmake.log"; exit 1; }
+grep 'convcl:' "$out/cmake.log"
+cmake --build "$build" -j"$(nproc)" >"$out/build.log" 2>&1 || { tail -50 "$out/build.log"; exit 1; }
+
+echo "== devices"
+"$build/convcl" devices
+
+echo "== tests"
+ctest --test-dir "$build" --output-on-failure -j4
