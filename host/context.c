@@ -51,7 +51,8 @@ static convcl_status open_device(convcl_context *ctx, const char *device) {
 }
 
 convcl_status convcl_context_create(const char *device, convcl_context **ctx_out) {
-  if (!ctx_out) return convcl_error(CONVCL_ERROR_NULL_POINTER, "the context output pointer is NULL");
+  if (!ctx_out)
+    return convcl_error(CONVCL_ERROR_NULL_POINTER, "the context output pointer is NULL");
   if (!device || strcmp(device, "auto") == 0) {
     const char *env = getenv("CONVCL_DEVICE");
     device = env && *env ? env : "auto";

@@ -69,7 +69,7 @@ struct convcl_context {
   char fallback_reason[512];
   pthread_mutex_t lock; /* guards build_log */
   char *build_log;      /* malloc'd, NULL when none */
-  void *impl;      /* the backend's state */
+  void *impl;           /* the backend's state */
 };
 
 struct convcl_plan {

@@ -11,14 +11,15 @@ const char *convcl_algo_name(convcl_algo algo) {
 }
 
 convcl_status convcl_algo_from_name(const char *name, convcl_algo *algo) {
-  if (!name || !algo) return convcl_error(CONVCL_ERROR_NULL_POINTER, "convcl_algo_from_name: NULL argument");
+  if (!name || !algo)
+    return convcl_error(CONVCL_ERROR_NULL_POINTER, "convcl_algo_from_name: NULL argument");
   for (int i = 0; i < CONVCL_ALGO_COUNT; i++)
     if (strcmp(name, algo_names[i]) == 0) {
       *algo = (convcl_algo)i;
       return CONVCL_OK;
     }
-  return convcl_error(CONVCL_ERROR_INVALID_VALUE, "unknown algorithm '%s': expected one of auto, direct",
-                      name);
+  return convcl_error(CONVCL_ERROR_INVALID_VALUE,
+                      "unknown algorithm '%s': expected one of auto, direct", name);
 }
 
 /* AUTO takes the backend's first applicable solver (the table is in order of
@@ -35,11 +36,10 @@ static convcl_status choose(const convcl_context *ctx, const convcl_problem *p, 
       return CONVCL_OK;
     }
   }
-  return convcl_error(CONVCL_ERROR_ALGO_NOT_APPLICABLE,
-                      "algorithm '%s' cannot run this %dD %s on device %s (%s)",
-                      convcl_algo_name(algo), p->rank,
-                      p->transposed ? "transposed convolution" : "convolution", ctx->device.id,
-                      ctx->device.name);
+  return convcl_error(
+      CONVCL_ERROR_ALGO_NOT_APPLICABLE, "algorithm '%s' cannot run this %dD %s on device %s (%s)",
+      convcl_algo_name(algo), p->rank, p->transposed ? "transposed convolution" : "convolution",
+      ctx->device.id, ctx->device.name);
 }
 
 convcl_status convcl_plan_query(convcl_context *ctx, const convcl_conv_desc *desc,
@@ -60,8 +60,8 @@ convcl_status convcl_plan_query(convcl_context *ctx, const convcl_conv_desc *des
 }
 
 convcl_status convcl_plan_create(convcl_context *ctx, const convcl_conv_desc *desc,
-                                 const convcl_shape *input, const float *weights,
-                                 const float *bias, convcl_algo algo, convcl_plan **plan_out) {
+                                 const convcl_shape *input, const float *weights, const float *bias,
+                                 convcl_algo algo, convcl_plan **plan_out) {
   if (!plan_out) return convcl_error(CONVCL_ERROR_NULL_POINTER, "the plan output pointer is NULL");
   if (!ctx) return convcl_error(CONVCL_ERROR_NULL_POINTER, "the context is NULL");
   if (!weights) return convcl_error(CONVCL_ERROR_NULL_POINTER, "the weights pointer is NULL");
@@ -94,7 +94,9 @@ convcl_status convcl_plan_create(convcl_context *ctx, const convcl_conv_desc *de
 convcl_status convcl_plan_run(convcl_plan *plan, const float *input, float *output) {
   if (!plan || !input || !output)
     return convcl_error(CONVCL_ERROR_NULL_POINTER, "convcl_plan_run: %s is NULL",
-                        !plan ? "plan" : !input ? "input" : "output");
+                        !plan    ? "plan"
+                        : !input ? "input"
+                                 : "output");
   convcl_status st = plan->solver->run(plan, input, output);
   if (st == CONVCL_OK) convcl_error_clear();
   return st;
@@ -110,7 +112,9 @@ convcl_algo convcl_plan_algo(const convcl_plan *plan) {
   return plan ? plan->solver->algo : CONVCL_ALGO_AUTO;
 }
 
-size_t convcl_plan_workspace_size(const convcl_plan *plan) { return plan ? plan->workspace_bytes : 0; }
+size_t convcl_plan_workspace_size(const convcl_plan *plan) {
+  return plan ? plan->workspace_bytes : 0;
+}
 
 void convcl_plan_output_shape(const convcl_plan *plan, convcl_shape *output) {
   if (plan && output) *output = plan->problem.output_shape;

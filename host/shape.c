@@ -37,7 +37,8 @@ static convcl_status check_desc(const convcl_conv_desc *d) {
   if (!d) return convcl_error(CONVCL_ERROR_NULL_POINTER, "the convolution descriptor is NULL");
   const int r = d->spatial_dims;
   if (r < 1 || r > 3)
-    return convcl_error(CONVCL_ERROR_INVALID_VALUE, "spatial_dims must be 1, 2 or 3, but got %d", r);
+    return convcl_error(CONVCL_ERROR_INVALID_VALUE, "spatial_dims must be 1, 2 or 3, but got %d",
+                        r);
   module_name(d, name, sizeof name);
   if (d->transposed != 0 && d->transposed != 1)
     return convcl_error(CONVCL_ERROR_INVALID_VALUE, "transposed must be 0 or 1, but got %d",
@@ -61,9 +62,10 @@ static convcl_status check_desc(const convcl_conv_desc *d) {
                         "Given groups=%lld, expected out_channels (%lld) to be divisible by groups",
                         (long long)d->groups, (long long)d->out_channels);
   if (d->padding < CONVCL_PAD_EXPLICIT || d->padding > CONVCL_PAD_SAME_LOWER)
-    return convcl_error(CONVCL_ERROR_INVALID_PADDING,
-                        "Invalid padding kind %d, should be explicit, 'same', 'valid' or same_lower",
-                        (int)d->padding);
+    return convcl_error(
+        CONVCL_ERROR_INVALID_PADDING,
+        "Invalid padding kind %d, should be explicit, 'same', 'valid' or same_lower",
+        (int)d->padding);
   if (d->padding_mode < CONVCL_PADDING_ZEROS || d->padding_mode > CONVCL_PADDING_CIRCULAR)
     return convcl_error(CONVCL_ERROR_INVALID_PADDING,
                         "padding_mode must be one of {'zeros', 'reflect', 'replicate', "
@@ -78,7 +80,8 @@ static convcl_status check_desc(const convcl_conv_desc *d) {
                         name);
   for (int i = 0; i < r; i++)
     if (d->kernel[i] <= 0) {
-      size_t used = (size_t)snprintf(a, sizeof a, "kernel size should be greater than zero, but got");
+      size_t used =
+          (size_t)snprintf(a, sizeof a, "kernel size should be greater than zero, but got");
       for (int j = 0; j < r && used < sizeof a; j++)
         used += (size_t)snprintf(a + used, sizeof a - used, " kernel_%s: %lld", dim_names[r - 1][j],
                                  (long long)d->kernel[j]);
@@ -152,7 +155,7 @@ static convcl_status check_desc(const convcl_conv_desc *d) {
                           "channel count %lld exceeds the supported maximum 2^40",
                           (long long)scalars[i]);
   for (int i = 0; i < r; i++) {
-    const int64_t v[] = {d->kernel[i], d->stride[i], d->dilation[i], d->pad_begin[i],
+    const int64_t v[] = {d->kernel[i],  d->stride[i],         d->dilation[i],   d->pad_begin[i],
                          d->pad_end[i], d->output_padding[i], d->output_size[i]};
     for (size_t j = 0; j < sizeof v / sizeof v[0]; j++)
       if (v[j] > big)

@@ -45,22 +45,22 @@ extern "C" {
 /* ---- Status -------------------------------------------------------------------
  * 0 is success; 1xx the caller passed something invalid; 2xx valid but not
  * supported here; 3xx the device or the system failed. */
-#define CONVCL_STATUS_MAP(X)                                                             \
-  X(OK, 0, "success")                                                                    \
-  X(ERROR_NULL_POINTER, 100, "a required pointer argument is NULL")                      \
-  X(ERROR_INVALID_VALUE, 101, "an argument has an invalid value")                        \
-  X(ERROR_INVALID_SHAPE, 102, "a tensor shape does not match the convolution")           \
-  X(ERROR_INVALID_GROUPS, 103, "groups does not divide the channels")                    \
-  X(ERROR_INVALID_PADDING, 104, "invalid padding for this convolution")                  \
-  X(ERROR_INVALID_OUTPUT_SIZE, 105, "the output size is invalid or empty")               \
-  X(ERROR_SIZE_OVERFLOW, 106, "a size product overflows")                                \
-  X(ERROR_INVALID_DEVICE, 107, "the device string does not name an available device")    \
-  X(ERROR_UNSUPPORTED, 200, "not supported")                                             \
-  X(ERROR_ALGO_NOT_APPLICABLE, 201, "the requested algorithm cannot run this problem")   \
-  X(ERROR_OUT_OF_MEMORY, 300, "out of memory")                                           \
-  X(ERROR_DEVICE, 301, "the OpenCL runtime reported an error")                           \
-  X(ERROR_BUILD_FAILED, 302, "an OpenCL program failed to build")                        \
-  X(ERROR_SYSTEM, 303, "a system call failed")                                           \
+#define CONVCL_STATUS_MAP(X)                                                           \
+  X(OK, 0, "success")                                                                  \
+  X(ERROR_NULL_POINTER, 100, "a required pointer argument is NULL")                    \
+  X(ERROR_INVALID_VALUE, 101, "an argument has an invalid value")                      \
+  X(ERROR_INVALID_SHAPE, 102, "a tensor shape does not match the convolution")         \
+  X(ERROR_INVALID_GROUPS, 103, "groups does not divide the channels")                  \
+  X(ERROR_INVALID_PADDING, 104, "invalid padding for this convolution")                \
+  X(ERROR_INVALID_OUTPUT_SIZE, 105, "the output size is invalid or empty")             \
+  X(ERROR_SIZE_OVERFLOW, 106, "a size product overflows")                              \
+  X(ERROR_INVALID_DEVICE, 107, "the device string does not name an available device")  \
+  X(ERROR_UNSUPPORTED, 200, "not supported")                                           \
+  X(ERROR_ALGO_NOT_APPLICABLE, 201, "the requested algorithm cannot run this problem") \
+  X(ERROR_OUT_OF_MEMORY, 300, "out of memory")                                         \
+  X(ERROR_DEVICE, 301, "the OpenCL runtime reported an error")                         \
+  X(ERROR_BUILD_FAILED, 302, "an OpenCL program failed to build")                      \
+  X(ERROR_SYSTEM, 303, "a system call failed")                                         \
   X(ERROR_INTERNAL, 304, "internal error")
 
 typedef enum convcl_status {
@@ -90,9 +90,9 @@ typedef enum convcl_padding_mode {
 
 typedef enum convcl_padding_kind {
   CONVCL_PAD_EXPLICIT = 0, /* pad_begin / pad_end as given */
-  CONVCL_PAD_SAME,         /* PyTorch 'same' (= ONNX SAME_UPPER at stride 1): extra on the end side */
-  CONVCL_PAD_VALID,        /* no padding */
-  CONVCL_PAD_SAME_LOWER    /* ONNX SAME_LOWER: extra on the begin side */
+  CONVCL_PAD_SAME,      /* PyTorch 'same' (= ONNX SAME_UPPER at stride 1): extra on the end side */
+  CONVCL_PAD_VALID,     /* no padding */
+  CONVCL_PAD_SAME_LOWER /* ONNX SAME_LOWER: extra on the begin side */
 } convcl_padding_kind;
 
 /* One convolution layer. Per-dimension arrays use the first spatial_dims entries,
@@ -134,33 +134,37 @@ typedef struct convcl_shape {
 /* Checks desc against an input shape exactly as PyTorch would and writes the output
  * shape. Fails with a message naming the bad values. */
 CONVCL_API convcl_status convcl_conv_output_shape(const convcl_conv_desc *desc,
-                                                  const convcl_shape *input,
-                                                  convcl_shape *output);
+                                                  const convcl_shape *input, convcl_shape *output);
 
 /* The weight shape the descriptor expects: conv [out, in/groups, k...],
  * transposed [in, out/groups, k...]. The bias shape is [out_channels]. */
-CONVCL_API convcl_status convcl_conv_weight_shape(const convcl_conv_desc *desc, convcl_shape *weight);
+CONVCL_API convcl_status convcl_conv_weight_shape(const convcl_conv_desc *desc,
+                                                  convcl_shape *weight);
 
 /* Learnable parameters: in*out*prod(k)/groups + (bias ? out : 0). */
 CONVCL_API convcl_status convcl_conv_param_count(const convcl_conv_desc *desc, int64_t *count);
 
 /* Direct-convolution FLOPs (2 per multiply-add) for this input:
- * conv 2*N*out*(in/g)*prod(k)*prod(out spatial); transposed 2*N*in*(out/g)*prod(k)*prod(in spatial). */
+ * conv 2*N*out*(in/g)*prod(k)*prod(out spatial); transposed 2*N*in*(out/g)*prod(k)*prod(in
+ * spatial). */
 CONVCL_API convcl_status convcl_conv_flops(const convcl_conv_desc *desc, const convcl_shape *input,
                                            int64_t *flops);
 
 /* ---- Devices and contexts --------------------------------------------------------- */
 
-typedef enum convcl_backend_kind { CONVCL_BACKEND_CPU = 0, CONVCL_BACKEND_OPENCL = 1 } convcl_backend_kind;
+typedef enum convcl_backend_kind {
+  CONVCL_BACKEND_CPU = 0,
+  CONVCL_BACKEND_OPENCL = 1
+} convcl_backend_kind;
 
 typedef struct convcl_device_info {
-  char id[32];       /* "cpu" or "opencl:P:D": what convcl_context_create accepts */
-  char name[256];    /* device name */
+  char id[32];        /* "cpu" or "opencl:P:D": what convcl_context_create accepts */
+  char name[256];     /* device name */
   char platform[128]; /* OpenCL platform name; "" for cpu */
-  char type[16];     /* "cpu", "gpu", "accelerator", "other" */
-  char version[128]; /* OpenCL version string; "" for cpu */
-  char driver[128];  /* driver version; "" for cpu */
-  int compute_units; /* for cpu: the threads the CPU path uses */
+  char type[16];      /* "cpu", "gpu", "accelerator", "other" */
+  char version[128];  /* OpenCL version string; "" for cpu */
+  char driver[128];   /* driver version; "" for cpu */
+  int compute_units;  /* for cpu: the threads the CPU path uses */
   uint64_t global_mem_bytes;
   uint64_t max_alloc_bytes;
   int is_auto; /* 1 on the device "auto" picks */

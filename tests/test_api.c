@@ -10,16 +10,16 @@
 
 static int passed, failed;
 
-#define CHECK(cond, ...)                                  \
-  do {                                                    \
-    if (cond) {                                           \
-      passed++;                                           \
-    } else {                                              \
-      failed++;                                           \
+#define CHECK(cond, ...)                                     \
+  do {                                                       \
+    if (cond) {                                              \
+      passed++;                                              \
+    } else {                                                 \
+      failed++;                                              \
       printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-      printf(__VA_ARGS__);                                \
-      printf("\n");                                       \
-    }                                                     \
+      printf(__VA_ARGS__);                                   \
+      printf("\n");                                          \
+    }                                                        \
   } while (0)
 
 static convcl_shape shape(int ndim, const int64_t *dims) {
@@ -27,7 +27,8 @@ static convcl_shape shape(int ndim, const int64_t *dims) {
   for (int i = 0; i < ndim; i++) s.dims[i] = dims[i];
   return s;
 }
-#define SHAPE(...) shape(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t), (int64_t[]){__VA_ARGS__})
+#define SHAPE(...) \
+  shape(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t), (int64_t[]){__VA_ARGS__})
 
 static convcl_conv_desc conv(int rank, int64_t in, int64_t out, int64_t k) {
   convcl_conv_desc d;
@@ -60,9 +61,9 @@ static int same_shape(convcl_shape a, convcl_shape b) {
 static void expect_shape(const char *name, convcl_conv_desc d, convcl_shape in, convcl_shape want) {
   convcl_shape got = {0, {0}};
   convcl_status st = convcl_conv_output_shape(&d, &in, &got);
-  CHECK(st == CONVCL_OK && same_shape(got, want), "%s: status %d (%s), ndim %d, dims %lld %lld %lld",
-        name, st, convcl_last_error(), got.ndim, (long long)got.dims[2], (long long)got.dims[3],
-        (long long)got.dims[4]);
+  CHECK(st == CONVCL_OK && same_shape(got, want),
+        "%s: status %d (%s), ndim %d, dims %lld %lld %lld", name, st, convcl_last_error(), got.ndim,
+        (long long)got.dims[2], (long long)got.dims[3], (long long)got.dims[4]);
 }
 
 /* The message must contain every given fragment, so a check tests the words and
@@ -130,7 +131,8 @@ static void test_errors(void) {
   const convcl_shape x = SHAPE(1, 3, 8, 8);
 
   d = conv(2, 3, 6, 3), d.groups = 0;
-  expect_error("groups 0", d, x, CONVCL_ERROR_INVALID_GROUPS, "groups must be a positive integer", "groups=0");
+  expect_error("groups 0", d, x, CONVCL_ERROR_INVALID_GROUPS, "groups must be a positive integer",
+               "groups=0");
   d = conv(2, 3, 6, 3), d.groups = 2;
   expect_error("groups in", d, x, CONVCL_ERROR_INVALID_GROUPS,
                "Given groups=2, expected in_channels (3) to be divisible by groups", NULL);
@@ -162,11 +164,13 @@ static void test_errors(void) {
                "dilation should be greater than zero, but got [0, 0]", NULL);
   d = conv(2, 3, 6, 0);
   expect_error("zero kernel", d, x, CONVCL_ERROR_INVALID_VALUE,
-               "kernel size should be greater than zero, but got kernel_height: 0 kernel_width: 0", NULL);
+               "kernel size should be greater than zero, but got kernel_height: 0 kernel_width: 0",
+               NULL);
   d = conv(2, 0, 6, 3);
   expect_error("zero in", d, x, CONVCL_ERROR_INVALID_VALUE, "in_channels must be positive", "0");
   d = conv(2, 3, -2, 3);
-  expect_error("negative out", d, x, CONVCL_ERROR_INVALID_VALUE, "out_channels must be positive", "-2");
+  expect_error("negative out", d, x, CONVCL_ERROR_INVALID_VALUE, "out_channels must be positive",
+               "-2");
   d = conv(4, 3, 6, 3);
   expect_error("rank 4", d, x, CONVCL_ERROR_INVALID_VALUE, "spatial_dims must be 1, 2 or 3", "4");
   d = conv(2, 4, 6, 3);
@@ -175,15 +179,17 @@ static void test_errors(void) {
                "channels, but got 3 channels instead",
                NULL);
   d = transposed(2, 4, 6, 3);
-  expect_error("transposed channels", d, x, CONVCL_ERROR_INVALID_SHAPE,
-               "Given transposed=1, weight of size [4, 6, 3, 3], expected input[1, 3, 8, 8] to have 4 "
-               "channels, but got 3 channels instead",
-               NULL);
+  expect_error(
+      "transposed channels", d, x, CONVCL_ERROR_INVALID_SHAPE,
+      "Given transposed=1, weight of size [4, 6, 3, 3], expected input[1, 3, 8, 8] to have 4 "
+      "channels, but got 3 channels instead",
+      NULL);
   d = conv(2, 3, 6, 9);
-  expect_error("kernel too large", d, x, CONVCL_ERROR_INVALID_OUTPUT_SIZE,
-               "Calculated padded input size per channel: (8 x 8). Kernel size: (9 x 9). Kernel size "
-               "can't be greater than actual input size",
-               NULL);
+  expect_error(
+      "kernel too large", d, x, CONVCL_ERROR_INVALID_OUTPUT_SIZE,
+      "Calculated padded input size per channel: (8 x 8). Kernel size: (9 x 9). Kernel size "
+      "can't be greater than actual input size",
+      NULL);
   d = conv(2, 3, 6, 3), set_all(d.dilation, 4);
   expect_error("dilated kernel too large", d, x, CONVCL_ERROR_INVALID_OUTPUT_SIZE,
                "Kernel size: (9 x 9)", NULL);
@@ -208,21 +214,24 @@ static void test_errors(void) {
   expect_error("negative output padding", d, x, CONVCL_ERROR_INVALID_VALUE,
                "negative output_padding is not supported", NULL);
   d = transposed(2, 3, 6, 3), set_pad(&d, 5);
-  expect_error("transposed too small", d, x, CONVCL_ERROR_INVALID_OUTPUT_SIZE,
-               "Given input size per channel: (8 x 8). Calculated output size per channel: (0 x 0). "
-               "Output size is too small",
-               NULL);
+  expect_error(
+      "transposed too small", d, x, CONVCL_ERROR_INVALID_OUTPUT_SIZE,
+      "Given input size per channel: (8 x 8). Calculated output size per channel: (0 x 0). "
+      "Output size is too small",
+      NULL);
   d = transposed(2, 3, 6, 3), set_all(d.stride, 2), d.output_size[0] = 30, d.output_size[1] = 30;
-  expect_error("output size range", d, x, CONVCL_ERROR_INVALID_OUTPUT_SIZE,
-               "requested an output size of [30, 30], but valid sizes range from [17, 17] to [18, 18] "
-               "(for an input of [8, 8])",
-               NULL);
+  expect_error(
+      "output size range", d, x, CONVCL_ERROR_INVALID_OUTPUT_SIZE,
+      "requested an output size of [30, 30], but valid sizes range from [17, 17] to [18, 18] "
+      "(for an input of [8, 8])",
+      NULL);
   d = conv(2, 3, 6, 3), d.output_padding[0] = 1;
   expect_error("output padding on conv", d, x, CONVCL_ERROR_INVALID_VALUE,
                "apply to transposed convolutions only", NULL);
   d = conv(2, 3, 6, 3);
   expect_error("rank mismatch", d, SHAPE(1, 1, 3, 8, 8), CONVCL_ERROR_INVALID_SHAPE,
-               "Expected 4D (batched) input to Conv2d, but got input of size: [1, 1, 3, 8, 8]", NULL);
+               "Expected 4D (batched) input to Conv2d, but got input of size: [1, 1, 3, 8, 8]",
+               NULL);
   expect_error("zero batch", d, SHAPE(0, 3, 8, 8), CONVCL_ERROR_INVALID_SHAPE,
                "every input size to be positive", "[0, 3, 8, 8]");
   expect_error("negative spatial", d, SHAPE(1, 3, -8, 8), CONVCL_ERROR_INVALID_SHAPE,
@@ -230,10 +239,11 @@ static void test_errors(void) {
   expect_error("overflowing input", d, SHAPE(1, 3, (int64_t)1 << 31, (int64_t)1 << 31),
                CONVCL_ERROR_SIZE_OVERFLOW, "input of size [1, 3, 2147483648, 2147483648]", NULL);
   d = conv(2, (int64_t)1 << 30, (int64_t)1 << 30, 3);
-  expect_error("overflowing weight", d, SHAPE(1, (int64_t)1 << 30, 8, 8), CONVCL_ERROR_SIZE_OVERFLOW,
-               "weight of size [1073741824, 1073741824, 3, 3]", NULL);
+  expect_error("overflowing weight", d, SHAPE(1, (int64_t)1 << 30, 8, 8),
+               CONVCL_ERROR_SIZE_OVERFLOW, "weight of size [1073741824, 1073741824, 3, 3]", NULL);
   d = conv(2, 3, 6, 3), d.stride[0] = INT64_MAX;
-  expect_error("huge stride", d, x, CONVCL_ERROR_SIZE_OVERFLOW, "exceeds the supported maximum", NULL);
+  expect_error("huge stride", d, x, CONVCL_ERROR_SIZE_OVERFLOW, "exceeds the supported maximum",
+               NULL);
 
   convcl_shape out;
   CHECK(convcl_conv_output_shape(NULL, &x, &out) == CONVCL_ERROR_NULL_POINTER, "NULL desc");
@@ -249,8 +259,8 @@ static void test_counts(void) {
   d.has_bias = 0;
   CHECK(convcl_conv_param_count(&d, &n) == CONVCL_OK && n == 800, "no bias %lld", (long long)n);
   d = transposed(3, 8, 12, 3), d.groups = 4;
-  CHECK(convcl_conv_param_count(&d, &n) == CONVCL_OK && n == 8 * 3 * 27 + 12, "transposed grouped %lld",
-        (long long)n);
+  CHECK(convcl_conv_param_count(&d, &n) == CONVCL_OK && n == 8 * 3 * 27 + 12,
+        "transposed grouped %lld", (long long)n);
   d = conv(2, 3, 6, 3), d.groups = 2;
   CHECK(convcl_conv_param_count(&d, &n) == CONVCL_ERROR_INVALID_GROUPS, "bad groups param count");
 
@@ -291,7 +301,8 @@ static void test_contexts_and_plans(void) {
             strstr(convcl_last_error(), "gpu7"),
         "unknown device: %s", convcl_last_error());
   CHECK(convcl_context_create("opencl:x:1", &ctx) == CONVCL_ERROR_INVALID_DEVICE, "bad index");
-  CHECK(convcl_context_create("opencl:999:0", &ctx) == CONVCL_ERROR_INVALID_DEVICE, "missing platform");
+  CHECK(convcl_context_create("opencl:999:0", &ctx) == CONVCL_ERROR_INVALID_DEVICE,
+        "missing platform");
   CHECK(convcl_context_create("cpu", NULL) == CONVCL_ERROR_NULL_POINTER, "NULL ctx out");
   convcl_context_destroy(NULL);
   convcl_plan_destroy(NULL);
@@ -311,7 +322,8 @@ static void test_contexts_and_plans(void) {
     return;
   }
   CHECK(convcl_context_backend(ctx) == CONVCL_BACKEND_CPU, "cpu backend");
-  CHECK(strcmp(convcl_context_fallback_reason(ctx), "") == 0, "named device has no fallback reason");
+  CHECK(strcmp(convcl_context_fallback_reason(ctx), "") == 0,
+        "named device has no fallback reason");
 
   convcl_conv_desc d = conv(2, 2, 3, 3);
   const convcl_shape x = SHAPE(1, 2, 4, 4);
@@ -320,15 +332,19 @@ static void test_contexts_and_plans(void) {
   for (size_t i = 0; i < 32; i++) in[i] = 1.0f;
   for (int i = 0; i < 3; i++) b[i] = (float)i;
   convcl_plan *plan = NULL;
-  CHECK(convcl_plan_create(ctx, &d, &x, w, NULL, CONVCL_ALGO_AUTO, &plan) == CONVCL_ERROR_NULL_POINTER &&
+  CHECK(convcl_plan_create(ctx, &d, &x, w, NULL, CONVCL_ALGO_AUTO, &plan) ==
+                CONVCL_ERROR_NULL_POINTER &&
             strstr(convcl_last_error(), "has_bias=1"),
         "missing bias");
   d.has_bias = 0;
-  CHECK(convcl_plan_create(ctx, &d, &x, w, b, CONVCL_ALGO_AUTO, &plan) == CONVCL_ERROR_INVALID_VALUE,
-        "unexpected bias");
-  CHECK(convcl_plan_create(ctx, &d, &x, NULL, NULL, CONVCL_ALGO_AUTO, &plan) == CONVCL_ERROR_NULL_POINTER,
+  CHECK(
+      convcl_plan_create(ctx, &d, &x, w, b, CONVCL_ALGO_AUTO, &plan) == CONVCL_ERROR_INVALID_VALUE,
+      "unexpected bias");
+  CHECK(convcl_plan_create(ctx, &d, &x, NULL, NULL, CONVCL_ALGO_AUTO, &plan) ==
+            CONVCL_ERROR_NULL_POINTER,
         "NULL weights");
-  CHECK(convcl_plan_create(ctx, &d, &x, w, NULL, (convcl_algo)77, &plan) == CONVCL_ERROR_INVALID_VALUE,
+  CHECK(convcl_plan_create(ctx, &d, &x, w, NULL, (convcl_algo)77, &plan) ==
+            CONVCL_ERROR_INVALID_VALUE,
         "bad algo value");
   CHECK(plan == NULL, "no plan on failure");
   d.has_bias = 1;

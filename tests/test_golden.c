@@ -158,10 +158,11 @@ static int check(const char *name, const char *what, const golden *g, const floa
   if (worst <= limit) return 0;
   char index[128];
   tu_format_index(index, sizeof index, &g->output_shape, at);
-  printf("FAIL %s [%s]: max |got - want| = %.3g at %s (flat %zu): got %.9g, want %.9g; "
-         "limit %.3g = %g * max |want| %.6g\n",
-         name, what, worst, index, at, (double)got[at], (double)g->output[at], limit, tolerance,
-         scale);
+  printf(
+      "FAIL %s [%s]: max |got - want| = %.3g at %s (flat %zu): got %.9g, want %.9g; "
+      "limit %.3g = %g * max |want| %.6g\n",
+      name, what, worst, index, at, (double)got[at], (double)g->output[at], limit, tolerance,
+      scale);
   return 1;
 }
 

@@ -74,121 +74,309 @@ static void make_desc(const param *p, convcl_conv_desc *d, convcl_shape *input) 
   }
 }
 
-#define ALL(v) {v, v, v}
+#define ALL(v) \
+  { v, v, v }
 
 static const param named_cases[] = {
     {.name = "plain"},
-    {.name = "kernel_larger_than_input_padded", .size = {3, 2}, .kernel = ALL(5),
-     .pad_begin = ALL(2), .pad_end = ALL(2)},
+    {.name = "kernel_larger_than_input_padded",
+     .size = {3, 2},
+     .kernel = ALL(5),
+     .pad_begin = ALL(2),
+     .pad_end = ALL(2)},
     {.name = "one_pixel_input", .size = ALL(1), .pad_begin = ALL(1), .pad_end = ALL(1)},
     {.name = "one_pixel_input_pointwise", .size = ALL(1), .kernel = ALL(1), .batch = 2},
     {.name = "asymmetric_pads", .size = {7, 5}, .pad_begin = {1, 0}, .pad_end = {0, 2}},
-    {.name = "asymmetric_pads_strided", .size = {9, 8}, .stride = {2, 3}, .pad_begin = {2, 1},
+    {.name = "asymmetric_pads_strided",
+     .size = {9, 8},
+     .stride = {2, 3},
+     .pad_begin = {2, 1},
      .pad_end = {0, 3}},
     {.name = "same_even_kernel", .padding = CONVCL_PAD_SAME, .kernel = {4, 2}, .size = {7, 6}},
-    {.name = "same_dilated", .padding = CONVCL_PAD_SAME, .kernel = {2, 3}, .dilation = {3, 2},
+    {.name = "same_dilated",
+     .padding = CONVCL_PAD_SAME,
+     .kernel = {2, 3},
+     .dilation = {3, 2},
      .size = {8, 7}},
     {.name = "same_lower", .padding = CONVCL_PAD_SAME_LOWER, .kernel = {4, 3}, .dilation = {1, 2}},
     {.name = "valid", .padding = CONVCL_PAD_VALID, .kernel = {3, 5}, .size = {8, 9}},
     {.name = "stride_gt_kernel", .kernel = ALL(2), .stride = ALL(3), .size = ALL(9)},
     {.name = "stride_2", .stride = ALL(2), .pad_begin = ALL(1), .pad_end = ALL(1), .size = {9, 8}},
     {.name = "pad_eq_kernel_minus_1", .pad_begin = ALL(2), .pad_end = ALL(2)},
-    {.name = "dilation_gt_1", .dilation = ALL(2), .pad_begin = ALL(2), .pad_end = ALL(2),
+    {.name = "dilation_gt_1",
+     .dilation = ALL(2),
+     .pad_begin = ALL(2),
+     .pad_end = ALL(2),
      .size = {9, 8}},
     {.name = "dilated_kernel_spans_input", .dilation = ALL(3), .size = ALL(7)},
     {.name = "batch_gt_1", .batch = 3, .size = {5, 4}},
-    {.name = "groups_2", .in_channels = 6, .out_channels = 4, .groups = 2,
-     .pad_begin = ALL(1), .pad_end = ALL(1)},
-    {.name = "groups_eq_channels", .in_channels = 4, .out_channels = 4, .groups = 4,
-     .pad_begin = ALL(1), .pad_end = ALL(1)},
-    {.name = "depthwise_multiplier_2", .in_channels = 4, .out_channels = 8, .groups = 4,
-     .pad_begin = ALL(1), .pad_end = ALL(1)},
-    {.name = "depthwise_stride_2", .in_channels = 5, .out_channels = 5, .groups = 5,
-     .stride = ALL(2), .pad_begin = ALL(1), .pad_end = ALL(1), .size = {9, 7}},
+    {.name = "groups_2",
+     .in_channels = 6,
+     .out_channels = 4,
+     .groups = 2,
+     .pad_begin = ALL(1),
+     .pad_end = ALL(1)},
+    {.name = "groups_eq_channels",
+     .in_channels = 4,
+     .out_channels = 4,
+     .groups = 4,
+     .pad_begin = ALL(1),
+     .pad_end = ALL(1)},
+    {.name = "depthwise_multiplier_2",
+     .in_channels = 4,
+     .out_channels = 8,
+     .groups = 4,
+     .pad_begin = ALL(1),
+     .pad_end = ALL(1)},
+    {.name = "depthwise_stride_2",
+     .in_channels = 5,
+     .out_channels = 5,
+     .groups = 5,
+     .stride = ALL(2),
+     .pad_begin = ALL(1),
+     .pad_end = ALL(1),
+     .size = {9, 7}},
     {.name = "pointwise", .in_channels = 7, .out_channels = 5, .kernel = ALL(1)},
     {.name = "pointwise_stride_2", .kernel = ALL(1), .stride = ALL(2), .size = {7, 6}},
     {.name = "no_bias", .no_bias = 1},
-    {.name = "many_channels_odd", .in_channels = 17, .out_channels = 19, .size = {9, 11},
-     .pad_begin = ALL(1), .pad_end = ALL(1)},
-    {.name = "odd_large_spatial", .in_channels = 2, .out_channels = 3, .size = {23, 17},
-     .pad_begin = ALL(1), .pad_end = ALL(1)},
+    {.name = "many_channels_odd",
+     .in_channels = 17,
+     .out_channels = 19,
+     .size = {9, 11},
+     .pad_begin = ALL(1),
+     .pad_end = ALL(1)},
+    {.name = "odd_large_spatial",
+     .in_channels = 2,
+     .out_channels = 3,
+     .size = {23, 17},
+     .pad_begin = ALL(1),
+     .pad_end = ALL(1)},
     {.name = "non_square_kernel", .kernel = {1, 5}, .size = {4, 9}, .pad_end = {0, 4}},
     {.name = "reflect", .mode = CONVCL_PADDING_REFLECT, .pad_begin = {1, 2}, .pad_end = {1, 2}},
-    {.name = "reflect_pad_eq_input_minus_1", .mode = CONVCL_PADDING_REFLECT, .size = {3, 4},
-     .pad_begin = {2, 3}, .pad_end = {2, 3}},
-    {.name = "reflect_same_even", .mode = CONVCL_PADDING_REFLECT, .padding = CONVCL_PAD_SAME,
+    {.name = "reflect_pad_eq_input_minus_1",
+     .mode = CONVCL_PADDING_REFLECT,
+     .size = {3, 4},
+     .pad_begin = {2, 3},
+     .pad_end = {2, 3}},
+    {.name = "reflect_same_even",
+     .mode = CONVCL_PADDING_REFLECT,
+     .padding = CONVCL_PAD_SAME,
      .kernel = ALL(4)},
-    {.name = "replicate", .mode = CONVCL_PADDING_REPLICATE, .pad_begin = ALL(2), .pad_end = ALL(2),
+    {.name = "replicate",
+     .mode = CONVCL_PADDING_REPLICATE,
+     .pad_begin = ALL(2),
+     .pad_end = ALL(2),
      .size = {4, 5}},
-    {.name = "replicate_pad_gt_input", .mode = CONVCL_PADDING_REPLICATE, .size = {2, 1},
-     .pad_begin = {3, 4}, .pad_end = {4, 3}},
-    {.name = "circular", .mode = CONVCL_PADDING_CIRCULAR, .pad_begin = {2, 1}, .pad_end = {2, 1},
+    {.name = "replicate_pad_gt_input",
+     .mode = CONVCL_PADDING_REPLICATE,
+     .size = {2, 1},
+     .pad_begin = {3, 4},
+     .pad_end = {4, 3}},
+    {.name = "circular",
+     .mode = CONVCL_PADDING_CIRCULAR,
+     .pad_begin = {2, 1},
+     .pad_end = {2, 1},
      .size = {5, 4}},
-    {.name = "circular_pad_eq_input", .mode = CONVCL_PADDING_CIRCULAR, .size = {3, 2},
-     .pad_begin = {3, 2}, .pad_end = {3, 2}},
-    {.name = "circular_asymmetric_strided", .mode = CONVCL_PADDING_CIRCULAR, .stride = ALL(2),
-     .pad_begin = {0, 2}, .pad_end = {2, 1}, .size = {6, 5}},
+    {.name = "circular_pad_eq_input",
+     .mode = CONVCL_PADDING_CIRCULAR,
+     .size = {3, 2},
+     .pad_begin = {3, 2},
+     .pad_end = {3, 2}},
+    {.name = "circular_asymmetric_strided",
+     .mode = CONVCL_PADDING_CIRCULAR,
+     .stride = ALL(2),
+     .pad_begin = {0, 2},
+     .pad_end = {2, 1},
+     .size = {6, 5}},
     {.name = "conv1d", .rank = 1, .size = {20}},
-    {.name = "conv1d_stride_dilation", .rank = 1, .size = {23}, .stride = {2}, .dilation = {3},
-     .pad_begin = {3}, .pad_end = {1}},
-    {.name = "conv1d_reflect", .rank = 1, .mode = CONVCL_PADDING_REFLECT, .kernel = {5},
-     .pad_begin = {2}, .pad_end = {2}, .size = {8}},
-    {.name = "conv1d_circular_same", .rank = 1, .mode = CONVCL_PADDING_CIRCULAR,
-     .padding = CONVCL_PAD_SAME, .kernel = {4}, .size = {5}},
-    {.name = "conv1d_depthwise", .rank = 1, .in_channels = 6, .out_channels = 12, .groups = 6,
-     .pad_begin = {1}, .pad_end = {1}, .size = {11}},
-    {.name = "conv1d_one_pixel", .rank = 1, .size = {1}, .kernel = {3}, .pad_begin = {1},
+    {.name = "conv1d_stride_dilation",
+     .rank = 1,
+     .size = {23},
+     .stride = {2},
+     .dilation = {3},
+     .pad_begin = {3},
+     .pad_end = {1}},
+    {.name = "conv1d_reflect",
+     .rank = 1,
+     .mode = CONVCL_PADDING_REFLECT,
+     .kernel = {5},
+     .pad_begin = {2},
+     .pad_end = {2},
+     .size = {8}},
+    {.name = "conv1d_circular_same",
+     .rank = 1,
+     .mode = CONVCL_PADDING_CIRCULAR,
+     .padding = CONVCL_PAD_SAME,
+     .kernel = {4},
+     .size = {5}},
+    {.name = "conv1d_depthwise",
+     .rank = 1,
+     .in_channels = 6,
+     .out_channels = 12,
+     .groups = 6,
+     .pad_begin = {1},
+     .pad_end = {1},
+     .size = {11}},
+    {.name = "conv1d_one_pixel",
+     .rank = 1,
+     .size = {1},
+     .kernel = {3},
+     .pad_begin = {1},
      .pad_end = {1}},
     {.name = "conv3d", .rank = 3, .size = ALL(5)},
-    {.name = "conv3d_stride_pad", .rank = 3, .stride = {1, 2, 2}, .pad_begin = ALL(1),
-     .pad_end = ALL(1), .size = {4, 6, 5}},
-    {.name = "conv3d_asymmetric_pads", .rank = 3, .kernel = ALL(2), .pad_begin = {1, 0, 2},
-     .pad_end = {0, 1, 1}, .size = {3, 3, 4}},
-    {.name = "conv3d_dilation", .rank = 3, .dilation = {2, 1, 2}, .pad_begin = {2, 1, 2},
-     .pad_end = {2, 1, 2}, .size = {5, 4, 5}},
-    {.name = "conv3d_replicate", .rank = 3, .mode = CONVCL_PADDING_REPLICATE, .pad_begin = ALL(2),
-     .pad_end = ALL(2), .size = {2, 3, 3}},
-    {.name = "conv3d_reflect", .rank = 3, .mode = CONVCL_PADDING_REFLECT, .pad_begin = {1, 2, 1},
-     .pad_end = {1, 2, 1}, .size = {3, 4, 4}},
-    {.name = "conv3d_circular", .rank = 3, .mode = CONVCL_PADDING_CIRCULAR, .pad_begin = {1, 1, 2},
-     .pad_end = {1, 1, 2}, .size = {3, 3, 4}},
-    {.name = "conv3d_depthwise", .rank = 3, .in_channels = 3, .out_channels = 6, .groups = 3,
-     .pad_begin = ALL(1), .pad_end = ALL(1), .size = {4, 3, 4}},
-    {.name = "conv3d_kernel_larger_than_input", .rank = 3, .size = {1, 2, 2}, .pad_begin = ALL(1),
+    {.name = "conv3d_stride_pad",
+     .rank = 3,
+     .stride = {1, 2, 2},
+     .pad_begin = ALL(1),
+     .pad_end = ALL(1),
+     .size = {4, 6, 5}},
+    {.name = "conv3d_asymmetric_pads",
+     .rank = 3,
+     .kernel = ALL(2),
+     .pad_begin = {1, 0, 2},
+     .pad_end = {0, 1, 1},
+     .size = {3, 3, 4}},
+    {.name = "conv3d_dilation",
+     .rank = 3,
+     .dilation = {2, 1, 2},
+     .pad_begin = {2, 1, 2},
+     .pad_end = {2, 1, 2},
+     .size = {5, 4, 5}},
+    {.name = "conv3d_replicate",
+     .rank = 3,
+     .mode = CONVCL_PADDING_REPLICATE,
+     .pad_begin = ALL(2),
+     .pad_end = ALL(2),
+     .size = {2, 3, 3}},
+    {.name = "conv3d_reflect",
+     .rank = 3,
+     .mode = CONVCL_PADDING_REFLECT,
+     .pad_begin = {1, 2, 1},
+     .pad_end = {1, 2, 1},
+     .size = {3, 4, 4}},
+    {.name = "conv3d_circular",
+     .rank = 3,
+     .mode = CONVCL_PADDING_CIRCULAR,
+     .pad_begin = {1, 1, 2},
+     .pad_end = {1, 1, 2},
+     .size = {3, 3, 4}},
+    {.name = "conv3d_depthwise",
+     .rank = 3,
+     .in_channels = 3,
+     .out_channels = 6,
+     .groups = 3,
+     .pad_begin = ALL(1),
+     .pad_end = ALL(1),
+     .size = {4, 3, 4}},
+    {.name = "conv3d_kernel_larger_than_input",
+     .rank = 3,
+     .size = {1, 2, 2},
+     .pad_begin = ALL(1),
      .pad_end = ALL(1)},
     {.name = "transposed", .transposed = 1, .size = {4, 5}},
-    {.name = "transposed_stride_2_output_padding", .transposed = 1, .stride = ALL(2),
-     .pad_begin = ALL(1), .pad_end = ALL(1), .output_padding = ALL(1), .size = {4, 3}},
-    {.name = "transposed_output_padding_lt_dilation", .transposed = 1, .dilation = ALL(3),
-     .output_padding = {2, 1}, .size = {4, 3}},
-    {.name = "transposed_requested_output_size", .transposed = 1, .stride = {2, 3},
-     .pad_begin = ALL(1), .pad_end = ALL(1), .output_size = {8, 14}, .size = {4, 5}},
-    {.name = "transposed_asymmetric_pads", .transposed = 1, .stride = ALL(2), .pad_begin = {0, 2},
-     .pad_end = {1, 0}, .size = {3, 4}},
-    {.name = "transposed_pad_crops", .transposed = 1, .kernel = ALL(5), .pad_begin = ALL(3),
-     .pad_end = ALL(3), .size = {3, 4}},
-    {.name = "transposed_stride_gt_kernel", .transposed = 1, .kernel = ALL(2), .stride = ALL(3),
-     .output_padding = {2, 1}, .size = {3, 3}},
-    {.name = "transposed_groups", .transposed = 1, .in_channels = 4, .out_channels = 6,
-     .groups = 2, .stride = ALL(2), .size = {3, 3}},
-    {.name = "transposed_groups_eq_channels", .transposed = 1, .in_channels = 3,
-     .out_channels = 3, .groups = 3, .stride = ALL(2), .pad_begin = ALL(1), .pad_end = ALL(1),
+    {.name = "transposed_stride_2_output_padding",
+     .transposed = 1,
+     .stride = ALL(2),
+     .pad_begin = ALL(1),
+     .pad_end = ALL(1),
+     .output_padding = ALL(1),
+     .size = {4, 3}},
+    {.name = "transposed_output_padding_lt_dilation",
+     .transposed = 1,
+     .dilation = ALL(3),
+     .output_padding = {2, 1},
+     .size = {4, 3}},
+    {.name = "transposed_requested_output_size",
+     .transposed = 1,
+     .stride = {2, 3},
+     .pad_begin = ALL(1),
+     .pad_end = ALL(1),
+     .output_size = {8, 14},
+     .size = {4, 5}},
+    {.name = "transposed_asymmetric_pads",
+     .transposed = 1,
+     .stride = ALL(2),
+     .pad_begin = {0, 2},
+     .pad_end = {1, 0},
+     .size = {3, 4}},
+    {.name = "transposed_pad_crops",
+     .transposed = 1,
+     .kernel = ALL(5),
+     .pad_begin = ALL(3),
+     .pad_end = ALL(3),
+     .size = {3, 4}},
+    {.name = "transposed_stride_gt_kernel",
+     .transposed = 1,
+     .kernel = ALL(2),
+     .stride = ALL(3),
+     .output_padding = {2, 1},
+     .size = {3, 3}},
+    {.name = "transposed_groups",
+     .transposed = 1,
+     .in_channels = 4,
+     .out_channels = 6,
+     .groups = 2,
+     .stride = ALL(2),
+     .size = {3, 3}},
+    {.name = "transposed_groups_eq_channels",
+     .transposed = 1,
+     .in_channels = 3,
+     .out_channels = 3,
+     .groups = 3,
+     .stride = ALL(2),
+     .pad_begin = ALL(1),
+     .pad_end = ALL(1),
      .size = {4, 4}},
-    {.name = "transposed_batch_no_bias", .transposed = 1, .batch = 3, .no_bias = 1,
-     .stride = ALL(2), .output_padding = ALL(1), .size = {3, 2}},
+    {.name = "transposed_batch_no_bias",
+     .transposed = 1,
+     .batch = 3,
+     .no_bias = 1,
+     .stride = ALL(2),
+     .output_padding = ALL(1),
+     .size = {3, 2}},
     {.name = "transposed_one_pixel", .transposed = 1, .size = ALL(1)},
     {.name = "transposed_valid", .transposed = 1, .padding = CONVCL_PAD_VALID, .kernel = {2, 4}},
-    {.name = "transposed_1d", .transposed = 1, .rank = 1, .stride = {3}, .pad_begin = {1},
-     .pad_end = {1}, .output_padding = {2}, .kernel = {4}, .size = {5}},
-    {.name = "transposed_1d_requested_output_size", .transposed = 1, .rank = 1, .stride = {3},
-     .dilation = {2}, .output_size = {15}, .size = {4}},
-    {.name = "transposed_3d", .transposed = 1, .rank = 3, .stride = ALL(2), .pad_begin = ALL(1),
-     .pad_end = ALL(1), .output_padding = {1, 0, 1}, .size = {2, 3, 2}},
-    {.name = "transposed_3d_requested_output_size", .transposed = 1, .rank = 3,
-     .stride = {2, 1, 3}, .pad_begin = ALL(1), .pad_end = ALL(1), .output_size = {4, 3, 6},
+    {.name = "transposed_1d",
+     .transposed = 1,
+     .rank = 1,
+     .stride = {3},
+     .pad_begin = {1},
+     .pad_end = {1},
+     .output_padding = {2},
+     .kernel = {4},
+     .size = {5}},
+    {.name = "transposed_1d_requested_output_size",
+     .transposed = 1,
+     .rank = 1,
+     .stride = {3},
+     .dilation = {2},
+     .output_size = {15},
+     .size = {4}},
+    {.name = "transposed_3d",
+     .transposed = 1,
+     .rank = 3,
+     .stride = ALL(2),
+     .pad_begin = ALL(1),
+     .pad_end = ALL(1),
+     .output_padding = {1, 0, 1},
      .size = {2, 3, 2}},
-    {.name = "transposed_3d_groups_dilation", .transposed = 1, .rank = 3, .in_channels = 4,
-     .out_channels = 4, .groups = 2, .kernel = ALL(2), .dilation = ALL(2), .size = {2, 3, 2}},
+    {.name = "transposed_3d_requested_output_size",
+     .transposed = 1,
+     .rank = 3,
+     .stride = {2, 1, 3},
+     .pad_begin = ALL(1),
+     .pad_end = ALL(1),
+     .output_size = {4, 3, 6},
+     .size = {2, 3, 2}},
+    {.name = "transposed_3d_groups_dilation",
+     .transposed = 1,
+     .rank = 3,
+     .in_channels = 4,
+     .out_channels = 4,
+     .groups = 2,
+     .kernel = ALL(2),
+     .dilation = ALL(2),
+     .size = {2, 3, 2}},
 };
 
 /* splitmix64: a fixed, portable sequence for a given seed. */
@@ -209,7 +397,9 @@ static int64_t rng_int(int64_t lo, int64_t hi) {
 static int rng_percent(int p) { return rng_int(0, 99) < p; }
 
 /* Uniform in [-1, 1) on a 2^-23 grid, so every value is exact in float32. */
-static float rng_unit(void) { return (float)((double)(rng_next() >> 40) / (double)(1 << 23) - 1.0); }
+static float rng_unit(void) {
+  return (float)((double)(rng_next() >> 40) / (double)(1 << 23) - 1.0);
+}
 
 /* A random descriptor, small enough to keep the sweep fast; it may be invalid
  * (the caller skips those the library rejects, as PyTorch would). */
@@ -229,8 +419,9 @@ static void random_param(param *p) {
   }
   p->no_bias = rng_percent(25);
   const int large = rng_percent(20);
-  const int64_t max_size = p->rank == 1 ? (large ? 70 : 24) : p->rank == 2 ? (large ? 20 : 11)
-                                                                           : (large ? 8 : 5);
+  const int64_t max_size = p->rank == 1   ? (large ? 70 : 24)
+                           : p->rank == 2 ? (large ? 20 : 11)
+                                          : (large ? 8 : 5);
   const int64_t max_kernel = p->rank == 3 ? 3 : 5;
   const int symmetric = rng_percent(50);
   for (int i = 0; i < p->rank; i++) {
@@ -247,22 +438,22 @@ static void random_param(param *p) {
     const int requested = rng_percent(25);
     for (int i = 0; i < p->rank; i++) {
       const int64_t s = p->stride[i], d = p->dilation[i], max_op = (s > d ? s : d) - 1;
-      const int64_t smallest = (p->size[i] - 1) * s - p->pad_begin[i] - p->pad_end[i] +
-                               d * (p->kernel[i] - 1) + 1;
+      const int64_t smallest =
+          (p->size[i] - 1) * s - p->pad_begin[i] - p->pad_end[i] + d * (p->kernel[i] - 1) + 1;
       if (requested) /* may come out non-positive: then the library must reject it */
         p->output_size[i] = smallest + rng_int(0, s - 1);
       else if (rng_percent(50))
         p->output_padding[i] = rng_int(0, max_op);
     }
   } else {
-    p->padding = kind < 55 ? CONVCL_PAD_EXPLICIT
+    p->padding = kind < 55   ? CONVCL_PAD_EXPLICIT
                  : kind < 70 ? CONVCL_PAD_SAME
                  : kind < 85 ? CONVCL_PAD_VALID
                              : CONVCL_PAD_SAME_LOWER;
     if (p->padding == CONVCL_PAD_SAME || p->padding == CONVCL_PAD_SAME_LOWER)
       for (int i = 0; i < p->rank; i++) p->stride[i] = 1; /* 'same' is stride 1 only */
     const int mode = (int)rng_int(0, 99);
-    p->mode = mode < 55 ? CONVCL_PADDING_ZEROS
+    p->mode = mode < 55   ? CONVCL_PADDING_ZEROS
               : mode < 70 ? CONVCL_PADDING_REFLECT
               : mode < 85 ? CONVCL_PADDING_REPLICATE
                           : CONVCL_PADDING_CIRCULAR;
@@ -346,8 +537,8 @@ static void report(const char *name, const char *what, const problem *pr) {
 /* One algorithm on one problem: 0 passed, 1 failed (reported), -1 not applicable. */
 static int run_algo(convcl_context *ctx, const char *name, convcl_algo algo, problem *pr) {
   convcl_plan *plan = NULL;
-  convcl_status st = convcl_plan_create(ctx, &pr->desc, &pr->input_shape, pr->weight, pr->bias,
-                                        algo, &plan);
+  convcl_status st =
+      convcl_plan_create(ctx, &pr->desc, &pr->input_shape, pr->weight, pr->bias, algo, &plan);
   if (st == CONVCL_ERROR_ALGO_NOT_APPLICABLE && algo != CONVCL_ALGO_AUTO) return -1;
   char what[64];
   snprintf(what, sizeof what, "%s", convcl_algo_name(algo));
@@ -382,11 +573,12 @@ static int run_algo(convcl_context *ctx, const char *name, convcl_algo algo, pro
   char index[128];
   tu_format_index(index, sizeof index, &pr->output_shape, worst);
   report(name, what, pr);
-  printf("    %zu of %zu elements off; worst at %s (flat %zu): got %.9g, ref %.9g, "
-         "|diff| %.3g > tolerance %.3g = (%lld + 3) * 2^-24 * mag %.6g\n",
-         bad, pr->output_elems, index, worst, (double)pr->got[worst], (double)pr->want[worst],
-         tu_abs_error(pr->got[worst], pr->want[worst]), factor * pr->mag[worst],
-         (long long)pr->terms, (double)pr->mag[worst]);
+  printf(
+      "    %zu of %zu elements off; worst at %s (flat %zu): got %.9g, ref %.9g, "
+      "|diff| %.3g > tolerance %.3g = (%lld + 3) * 2^-24 * mag %.6g\n",
+      bad, pr->output_elems, index, worst, (double)pr->got[worst], (double)pr->want[worst],
+      tu_abs_error(pr->got[worst], pr->want[worst]), factor * pr->mag[worst], (long long)pr->terms,
+      (double)pr->mag[worst]);
   return 1;
 }
 
@@ -467,9 +659,10 @@ int main(int argc, char **argv) {
     run_case(ctx, name, &desc, &input, &output, &passed, &failed);
   }
   convcl_context_destroy(ctx);
-  printf("%zu named cases (%d failed runs), %ld random descriptors from %ld draws; "
-         "each run = one case on one algorithm\n",
-         sizeof named_cases / sizeof named_cases[0], named_failed, valid, drawn);
+  printf(
+      "%zu named cases (%d failed runs), %ld random descriptors from %ld draws; "
+      "each run = one case on one algorithm\n",
+      sizeof named_cases / sizeof named_cases[0], named_failed, valid, drawn);
   printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }

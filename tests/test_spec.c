@@ -58,7 +58,8 @@ static int dims_are(const int64_t *v, int n, int64_t a, int64_t b, int64_t c) {
 
 static void test_constructor_calls(void) {
   convcl_conv_desc d;
-  CHECK(parses("nn.Conv2d(3, 8, 3, stride=2, padding=1, groups=1, bias=True, padding_mode='zeros')", &d));
+  CHECK(parses("nn.Conv2d(3, 8, 3, stride=2, padding=1, groups=1, bias=True, padding_mode='zeros')",
+               &d));
   CHECK(d.spatial_dims == 2 && d.transposed == 0);
   CHECK(d.in_channels == 3 && d.out_channels == 8 && d.groups == 1);
   CHECK(dims_are(d.kernel, 2, 3, 3, 0) && dims_are(d.stride, 2, 2, 2, 0));
@@ -91,16 +92,18 @@ static void test_reprs(void) {
   CHECK(d.spatial_dims == 2 && d.in_channels == 1 && d.out_channels == 32);
   CHECK(dims_are(d.kernel, 2, 5, 5, 0) && dims_are(d.pad_begin, 2, 2, 2, 0));
 
-  CHECK(parses("Conv1d(4, 8, kernel_size=(3,), stride=(1,), padding=same, groups=2, "
-               "padding_mode=reflect)",
-               &d));
+  CHECK(
+      parses("Conv1d(4, 8, kernel_size=(3,), stride=(1,), padding=same, groups=2, "
+             "padding_mode=reflect)",
+             &d));
   CHECK(d.spatial_dims == 1 && d.kernel[0] == 3 && d.stride[0] == 1);
   CHECK(d.padding == CONVCL_PAD_SAME && d.groups == 2);
   CHECK(d.padding_mode == CONVCL_PADDING_REFLECT);
 
-  CHECK(parses("ConvTranspose2d(16, 33, kernel_size=(3, 5), stride=(2, 1), padding=(4, 2), "
-               "dilation=(2, 1), output_padding=(1, 0), bias=False)",
-               &d));
+  CHECK(
+      parses("ConvTranspose2d(16, 33, kernel_size=(3, 5), stride=(2, 1), padding=(4, 2), "
+             "dilation=(2, 1), output_padding=(1, 0), bias=False)",
+             &d));
   CHECK(d.spatial_dims == 2 && d.transposed == 1 && d.in_channels == 16 && d.out_channels == 33);
   CHECK(dims_are(d.kernel, 2, 3, 5, 0) && dims_are(d.stride, 2, 2, 1, 0));
   CHECK(dims_are(d.pad_begin, 2, 4, 2, 0) && dims_are(d.pad_end, 2, 4, 2, 0));
@@ -111,7 +114,8 @@ static void test_reprs(void) {
 static void test_positional_orders(void) {
   convcl_conv_desc d;
   /* Conv: in, out, kernel, stride, padding, dilation, groups, bias, padding_mode. */
-  CHECK(parses("Conv3d(4, 8, (1, 2, 3), (2, 1, 1), (0, 1, 2), (1, 1, 2), 2, False, 'circular')", &d));
+  CHECK(
+      parses("Conv3d(4, 8, (1, 2, 3), (2, 1, 1), (0, 1, 2), (1, 1, 2), 2, False, 'circular')", &d));
   CHECK(dims_are(d.kernel, 3, 1, 2, 3) && dims_are(d.stride, 3, 2, 1, 1));
   CHECK(dims_are(d.pad_begin, 3, 0, 1, 2) && dims_are(d.dilation, 3, 1, 1, 2));
   CHECK(d.groups == 2 && d.has_bias == 0 && d.padding_mode == CONVCL_PADDING_CIRCULAR);
@@ -171,8 +175,10 @@ static void test_spec_errors(void) {
   CHECK_SPEC_ERROR("conv2d(1, 1, 1)", "unknown layer");
 
   CHECK_SPEC_ERROR("Conv2d(3, 8, 3, foo=1)", "Conv2d got an unexpected keyword argument 'foo'");
-  CHECK_SPEC_ERROR("Conv2d(3, 8, 3, output_padding=1)", "unexpected keyword argument 'output_padding'");
-  CHECK_SPEC_ERROR("Conv2d(3, 8, 3, 2, stride=2)", "Conv2d got multiple values for argument 'stride'");
+  CHECK_SPEC_ERROR("Conv2d(3, 8, 3, output_padding=1)",
+                   "unexpected keyword argument 'output_padding'");
+  CHECK_SPEC_ERROR("Conv2d(3, 8, 3, 2, stride=2)",
+                   "Conv2d got multiple values for argument 'stride'");
   CHECK_SPEC_ERROR("Conv2d(3, 8, 3, stride=1, stride=2)", "multiple values for argument 'stride'");
   CHECK_SPEC_ERROR("Conv2d(3, 8)", "missing 1 required positional argument: 'kernel_size'");
   CHECK_SPEC_ERROR("Conv2d(in_channels=3)",
@@ -186,15 +192,18 @@ static void test_spec_errors(void) {
 
   CHECK_SPEC_ERROR("Conv2d(3, 8, (3, 3, 3))",
                    "kernel_size must be an int or a tuple of 2 ints, but got (3, 3, 3)");
-  CHECK_SPEC_ERROR("Conv1d(3, 8, (3, 3))", "kernel_size must be an int or a tuple of 1 int, but got (3, 3)");
+  CHECK_SPEC_ERROR("Conv1d(3, 8, (3, 3))",
+                   "kernel_size must be an int or a tuple of 1 int, but got (3, 3)");
   CHECK_SPEC_ERROR("Conv3d(3, 8, 3, stride=(1, 1))", "stride must be an int or a tuple of 3 ints");
-  CHECK_SPEC_ERROR("Conv2d(3, 8, ())", "kernel_size must be an int or a tuple of 2 ints, but got ()");
+  CHECK_SPEC_ERROR("Conv2d(3, 8, ())",
+                   "kernel_size must be an int or a tuple of 2 ints, but got ()");
   CHECK_SPEC_ERROR("Conv2d(3, 8, (3, 'a'))", "but got (3, 'a')");
   CHECK_SPEC_ERROR("Conv2d(3, 8, ((1, 2), 3))", "but got ((1, 2), 3)");
   CHECK_SPEC_ERROR("Conv2d(3.0, 8, 3)", "in_channels must be an int, but got 3.0");
   CHECK_SPEC_ERROR("Conv2d(3, 8, 3, groups=True)", "groups must be an int, but got True");
   CHECK_SPEC_ERROR("Conv2d('3', 8, 3)", "in_channels must be an int, but got '3'");
-  CHECK_SPEC_ERROR("Conv2d(3, 8, 3, stride=1.5)", "stride must be an int or a tuple of 2 ints, but got 1.5");
+  CHECK_SPEC_ERROR("Conv2d(3, 8, 3, stride=1.5)",
+                   "stride must be an int or a tuple of 2 ints, but got 1.5");
   CHECK_SPEC_ERROR("Conv2d(3, 8, 0x10)", "but got 0x10");
 
   CHECK_SPEC_ERROR("Conv2d(3, 8, 3) foo", "unexpected text after the closing ')'");
@@ -219,15 +228,18 @@ static void test_spec_errors(void) {
 
   CHECK_SPEC_ERROR("Conv2d(3, 8, 3, padding='full')",
                    "invalid padding string 'full', should be one of {'valid', 'same'}");
-  CHECK_SPEC_ERROR("ConvTranspose2d(3, 8, 3, padding='same')", "ConvTranspose2d takes no string padding");
+  CHECK_SPEC_ERROR("ConvTranspose2d(3, 8, 3, padding='same')",
+                   "ConvTranspose2d takes no string padding");
   CHECK_SPEC_ERROR("ConvTranspose1d(3, 8, 3, padding=valid)", "takes no string padding");
-  CHECK_SPEC_ERROR("Conv2d(3, 8, 3, padding_mode='wrap')",
-                   "padding_mode must be one of {'zeros', 'reflect', 'replicate', 'circular'}, but got "
-                   "padding_mode='wrap'");
+  CHECK_SPEC_ERROR(
+      "Conv2d(3, 8, 3, padding_mode='wrap')",
+      "padding_mode must be one of {'zeros', 'reflect', 'replicate', 'circular'}, but got "
+      "padding_mode='wrap'");
   CHECK_SPEC_ERROR("Conv2d(3, 8, 3, padding_mode=3)", "padding_mode='3'");
   CHECK_SPEC_ERROR("Conv2d(3, 8, 3, bias=1)", "bias must be True or False, but got 1");
   CHECK_SPEC_ERROR("Conv2d(3, 8, 3, bias='True')", "bias must be True or False");
-  CHECK_SPEC_ERROR("Conv2d(3, 8, 3, dtype=torch.float16)", "float32 only, but got dtype=torch.float16");
+  CHECK_SPEC_ERROR("Conv2d(3, 8, 3, dtype=torch.float16)",
+                   "float32 only, but got dtype=torch.float16");
   CHECK_SPEC_ERROR("Conv2d(3, 8, 3, dtype='float32')", "float32 only");
 
   CHECK_SPEC_ERROR("Conv2d(3, 8, 99999999999999999999)", "does not fit in a 64-bit integer");
@@ -479,7 +491,8 @@ static void test_npy_round_trip(void) {
         strstr(err, "temporary") != NULL);
   /* The temporary is created beside the target, here inside tmpdir, then removed. */
   CHECK(mkdir(tmp_path("sub"), 0700) == 0);
-  CHECK(npy_write(tmp_path("sub"), &shape, values, err, sizeof err) != 0 && strstr(err, "sub") != NULL);
+  CHECK(npy_write(tmp_path("sub"), &shape, values, err, sizeof err) != 0 &&
+        strstr(err, "sub") != NULL);
   rmdir(tmp_path("sub"));
   convcl_shape bad = {2, {-1, 3}};
   CHECK(npy_write(tmp_path("bad.npy"), &bad, values, err, sizeof err) != 0);
@@ -492,16 +505,21 @@ static void test_npy_round_trip(void) {
 
 static void test_npy_errors(void) {
   const int64_t d23[] = {2, 3}, d13[] = {1, 3};
-  CHECK(write_npy("v2.npy", 2, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 24) == 0);
+  CHECK(write_npy("v2.npy", 2, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 24) ==
+        0);
   CHECK(reads_shape("v2.npy", 2, d23));
-  CHECK(write_npy("v3.npy", 3, "{\"descr\": \"<f4\", \"fortran_order\": False, \"shape\": (2,3)}", 24) == 0);
+  CHECK(write_npy("v3.npy", 3, "{\"descr\": \"<f4\", \"fortran_order\": False, \"shape\": (2,3)}",
+                  24) == 0);
   CHECK(reads_shape("v3.npy", 2, d23));
-  CHECK(write_npy("native.npy", 1, "{'shape': (2, 3), 'fortran_order': False, 'descr': '=f4'}", 24) == 0);
+  CHECK(write_npy("native.npy", 1, "{'shape': (2, 3), 'fortran_order': False, 'descr': '=f4'}",
+                  24) == 0);
   CHECK(reads_shape("native.npy", 2, d23));
-  CHECK(write_npy("long.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2L, 3L), }", 24) == 0);
+  CHECK(write_npy("long.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2L, 3L), }",
+                  24) == 0);
   CHECK(reads_shape("long.npy", 2, d23));
   /* One dim above 1: Fortran and C order are the same bytes. */
-  CHECK(write_npy("f13.npy", 1, "{'descr': '<f4', 'fortran_order': True, 'shape': (1, 3), }", 12) == 0);
+  CHECK(write_npy("f13.npy", 1, "{'descr': '<f4', 'fortran_order': True, 'shape': (1, 3), }", 12) ==
+        0);
   CHECK(reads_shape("f13.npy", 2, d13));
 
   CHECK_READ_ERROR("nonexistent.npy", "No such file");
@@ -511,44 +529,66 @@ static void test_npy_errors(void) {
   CHECK_READ_ERROR("short.npy", "not a .npy file");
   CHECK(write_bytes("empty_file.npy", "", 0) == 0);
   CHECK_READ_ERROR("empty_file.npy", "not a .npy file");
-  CHECK(write_npy("v4.npy", 4, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 24) == 0);
+  CHECK(write_npy("v4.npy", 4, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 24) ==
+        0);
   CHECK_READ_ERROR("v4.npy", "version 4.0 is not supported");
-  CHECK(write_npy("f8.npy", 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }", 48) == 0);
-  CHECK_READ_ERROR("f8.npy", "dtype '<f8' is not supported: convcl reads little-endian float32 ('<f4')");
-  CHECK(write_npy("be.npy", 1, "{'descr': '>f4', 'fortran_order': False, 'shape': (2, 3), }", 24) == 0);
+  CHECK(write_npy("f8.npy", 1, "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }", 48) ==
+        0);
+  CHECK_READ_ERROR("f8.npy",
+                   "dtype '<f8' is not supported: convcl reads little-endian float32 ('<f4')");
+  CHECK(write_npy("be.npy", 1, "{'descr': '>f4', 'fortran_order': False, 'shape': (2, 3), }", 24) ==
+        0);
   CHECK_READ_ERROR("be.npy", "dtype '>f4' is not supported");
-  CHECK(write_npy("rec.npy", 1, "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,), }", 8) == 0);
+  CHECK(write_npy("rec.npy", 1,
+                  "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,), }", 8) == 0);
   CHECK_READ_ERROR("rec.npy", "structured dtypes are not supported");
-  CHECK(write_npy("fortran.npy", 1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", 24) == 0);
+  CHECK(write_npy("fortran.npy", 1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }",
+                  24) == 0);
   CHECK_READ_ERROR("fortran.npy", "fortran_order is True");
-  CHECK(write_npy("trunc.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 20) == 0);
-  CHECK_READ_ERROR("trunc.npy", "truncated: the shape needs 24 bytes of data, but the file holds 20");
-  CHECK(write_npy("extra.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", 25) == 0);
+  CHECK(write_npy("trunc.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }",
+                  20) == 0);
+  CHECK_READ_ERROR("trunc.npy",
+                   "truncated: the shape needs 24 bytes of data, but the file holds 20");
+  CHECK(write_npy("extra.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }",
+                  25) == 0);
   CHECK_READ_ERROR("extra.npy", "1 bytes of unexpected data after the array");
-  CHECK(write_npy("dims6.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 1, 1, 1, 1), }", 4) == 0);
+  CHECK(write_npy("dims6.npy", 1,
+                  "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 1, 1, 1, 1), }",
+                  4) == 0);
   CHECK_READ_ERROR("dims6.npy", "more than 5 dimensions");
-  CHECK(write_npy("huge.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776, 1099511627776), }", 4) == 0);
+  CHECK(write_npy(
+            "huge.npy", 1,
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776, 1099511627776), }",
+            4) == 0);
   CHECK_READ_ERROR("huge.npy", "too large");
-  CHECK(write_npy("big.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776,), }", 4) == 0);
+  CHECK(write_npy("big.npy", 1,
+                  "{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776,), }", 4) == 0);
   CHECK_READ_ERROR("big.npy", "truncated");
 
   CHECK(write_npy("nodict.npy", 1, "['<f4', False, (2, 3)]", 24) == 0);
   CHECK_READ_ERROR("nodict.npy", "malformed header: no dictionary");
   CHECK(write_npy("noshape.npy", 1, "{'descr': '<f4', 'fortran_order': False}", 24) == 0);
   CHECK_READ_ERROR("noshape.npy", "it needs 'descr', 'fortran_order' and 'shape'");
-  CHECK(write_npy("key.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), 'x': 1}", 24) == 0);
+  CHECK(write_npy("key.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), 'x': 1}",
+                  24) == 0);
   CHECK_READ_ERROR("key.npy", "unexpected or repeated key 'x'");
-  CHECK(write_npy("dup.npy", 1, "{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (6,)}", 24) == 0);
+  CHECK(write_npy("dup.npy", 1,
+                  "{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (6,)}",
+                  24) == 0);
   CHECK_READ_ERROR("dup.npy", "unexpected or repeated key 'descr'");
-  CHECK(write_npy("neg.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (-1, 3), }", 24) == 0);
+  CHECK(write_npy("neg.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (-1, 3), }",
+                  24) == 0);
   CHECK_READ_ERROR("neg.npy", "'shape' holds something other than sizes");
-  CHECK(write_npy("open.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3", 24) == 0);
+  CHECK(write_npy("open.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3", 24) ==
+        0);
   CHECK_READ_ERROR("open.npy", "malformed header");
   CHECK(write_npy("fo.npy", 1, "{'descr': '<f4', 'fortran_order': 0, 'shape': (2, 3), }", 24) == 0);
   CHECK_READ_ERROR("fo.npy", "'fortran_order' is not True or False");
-  CHECK(write_npy("quote.npy", 1, "{'descr: '<f4', 'fortran_order': False, 'shape': (2, 3), }", 24) == 0);
+  CHECK(write_npy("quote.npy", 1, "{'descr: '<f4', 'fortran_order': False, 'shape': (2, 3), }",
+                  24) == 0);
   CHECK_READ_ERROR("quote.npy", "malformed header");
-  CHECK(write_npy("after.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), } x", 24) == 0);
+  CHECK(write_npy("after.npy", 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), } x",
+                  24) == 0);
   CHECK_READ_ERROR("after.npy", "text after the dictionary");
   /* A header length beyond the end of the file. */
   CHECK(write_bytes("hlen.npy", "\x93NUMPY\x01\x00\xff\xff{'descr'", 17) == 0);
@@ -575,7 +615,8 @@ static void remove_tmpdir(void) {
 
 int main(void) {
   const char *base = getenv("TMPDIR");
-  snprintf(tmpdir, sizeof tmpdir, "%s/test_spec.XXXXXX", base != NULL && base[0] != '\0' ? base : "/tmp");
+  snprintf(tmpdir, sizeof tmpdir, "%s/test_spec.XXXXXX",
+           base != NULL && base[0] != '\0' ? base : "/tmp");
   if (mkdtemp(tmpdir) == NULL) {
     perror("mkdtemp");
     return 1;

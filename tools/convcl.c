@@ -55,7 +55,8 @@ static const char usage_text[] =
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))
 #endif
-static int report(int status, const char *fmt, ...) {
+static int
+report(int status, const char *fmt, ...) {
   va_list ap;
   fputs("convcl: error: ", stderr);
   va_start(ap, fmt);
@@ -121,8 +122,8 @@ static int parse_options(const char *command, int argc, char **argv, unsigned al
     const char *eq = strchr(arg, '=');
     size_t name_len = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
     size_t k = 0;
-    while (k < ARRAY_LEN(option_table) &&
-           !(strlen(option_table[k].name) == name_len && memcmp(option_table[k].name, arg, name_len) == 0))
+    while (k < ARRAY_LEN(option_table) && !(strlen(option_table[k].name) == name_len &&
+                                            memcmp(option_table[k].name, arg, name_len) == 0))
       k++;
     if (k == ARRAY_LEN(option_table) || !(allowed & option_table[k].flag))
       return report(CLI_USAGE_ERROR, "unknown option '%.*s' for 'convcl %s' (see convcl --help)",
@@ -134,11 +135,13 @@ static int parse_options(const char *command, int argc, char **argv, unsigned al
     }
     const char *value = eq != NULL ? eq + 1 : NULL;
     if (value == NULL) {
-      if (i + 1 >= argc) return report(CLI_USAGE_ERROR, "option %s needs a value", option_table[k].name);
+      if (i + 1 >= argc)
+        return report(CLI_USAGE_ERROR, "option %s needs a value", option_table[k].name);
       value = argv[++i];
     }
     const char **slot = (const char **)((char *)o + option_table[k].offset);
-    if (*slot != NULL) return report(CLI_USAGE_ERROR, "option %s given twice", option_table[k].name);
+    if (*slot != NULL)
+      return report(CLI_USAGE_ERROR, "option %s given twice", option_table[k].name);
     *slot = value;
   }
   return CLI_OK;
@@ -154,7 +157,8 @@ typedef struct strbuf {
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))
 #endif
-static void sb_printf(strbuf *sb, const char *fmt, ...) {
+static void
+sb_printf(strbuf *sb, const char *fmt, ...) {
   if (sb->len >= sb->cap) return;
   va_list ap;
   va_start(ap, fmt);
@@ -181,8 +185,10 @@ static void format_bytes(uint64_t bytes, char *buf, size_t cap) {
     v /= 1024.0;
     u++;
   }
-  if (u == 0) snprintf(buf, cap, "%" PRIu64 " B", bytes);
-  else snprintf(buf, cap, "%.1f %s", v, units[u]);
+  if (u == 0)
+    snprintf(buf, cap, "%" PRIu64 " B", bytes);
+  else
+    snprintf(buf, cap, "%.1f %s", v, units[u]);
 }
 
 static void format_flops(int64_t flops, char *buf, size_t cap) {
@@ -214,8 +220,8 @@ static void format_layer(const convcl_conv_desc *d, char *buf, size_t cap) {
   strbuf sb = {buf, cap, 0};
   int rank = d->spatial_dims;
   buf[0] = '\0';
-  sb_printf(&sb, "%s%dd(%" PRId64 ", %" PRId64 ", kernel_size=", d->transposed ? "ConvTranspose" : "Conv",
-            rank, d->in_channels, d->out_channels);
+  sb_printf(&sb, "%s%dd(%" PRId64 ", %" PRId64 ", kernel_size=",
+            d->transposed ? "ConvTranspose" : "Conv", rank, d->in_channels, d->out_channels);
   sb_tuple(&sb, d->kernel, rank);
   sb_printf(&sb, ", stride=");
   sb_tuple(&sb, d->stride, rank);
@@ -246,9 +252,12 @@ static void json_string(FILE *out, const char *s) {
   fputc('"', out);
   for (size_t i = 0; s[i] != '\0'; i++) {
     unsigned char c = (unsigned char)s[i];
-    if (c == '"' || c == '\\') fprintf(out, "\\%c", c);
-    else if (c < 0x20 || c == 0x7f) fprintf(out, "\\u%04x", c);
-    else fputc(c, out);
+    if (c == '"' || c == '\\')
+      fprintf(out, "\\%c", c);
+    else if (c < 0x20 || c == 0x7f)
+      fprintf(out, "\\u%04x", c);
+    else
+      fputc(c, out);
   }
   fputc('"', out);
 }
@@ -276,11 +285,13 @@ static int apply_output_size(const char *text, convcl_conv_desc *desc) {
   convcl_shape s;
   int rank = desc->spatial_dims;
   if (text == NULL) return CLI_OK;
-  if (!desc->transposed) return report(CLI_USAGE_ERROR, "--output-size applies to ConvTranspose layers only");
-  if (shape_parse(text, &s, err, sizeof err) != 0) return report(CLI_USAGE_ERROR, "--output-size: %s", err);
+  if (!desc->transposed)
+    return report(CLI_USAGE_ERROR, "--output-size applies to ConvTranspose layers only");
+  if (shape_parse(text, &s, err, sizeof err) != 0)
+    return report(CLI_USAGE_ERROR, "--output-size: %s", err);
   if (s.ndim < rank || s.ndim > rank + 2)
-    return report(CLI_USAGE_ERROR, "--output-size needs %d size%s for ConvTranspose%dd, but got %d", rank,
-                  rank == 1 ? "" : "s", rank, s.ndim);
+    return report(CLI_USAGE_ERROR, "--output-size needs %d size%s for ConvTranspose%dd, but got %d",
+                  rank, rank == 1 ? "" : "s", rank, s.ndim);
   for (int i = 0; i < rank; i++) desc->output_size[i] = s.dims[s.ndim - rank + i];
   return CLI_OK;
 }
@@ -290,7 +301,8 @@ static int parse_algo(const char *name, convcl_algo *algo) {
   if (name == NULL) return CLI_OK;
   if (convcl_algo_from_name(name, algo) == CONVCL_OK) return CLI_OK;
   fprintf(stderr, "convcl: error: unknown algorithm '%s'; known:", name);
-  for (int i = 0; i < CONVCL_ALGO_COUNT; i++) fprintf(stderr, " %s", convcl_algo_name((convcl_algo)i));
+  for (int i = 0; i < CONVCL_ALGO_COUNT; i++)
+    fprintf(stderr, " %s", convcl_algo_name((convcl_algo)i));
   fputc('\n', stderr);
   return CLI_USAGE_ERROR;
 }
@@ -351,14 +363,14 @@ static int cmd_devices(void) {
     w_plat = max_int(w_plat, (int)strlen(or_dash(infos[i].platform)));
     w_ver = max_int(w_ver, (int)strlen(or_dash(infos[i].version)));
   }
-  printf("  %-*s  %-*s  %-*s  %-*s  %5s  %10s  %-*s  %s\n", w_id, "ID", w_type, "TYPE", w_name, "NAME",
-         w_plat, "PLATFORM", "UNITS", "MEMORY", w_ver, "OPENCL", "DRIVER");
+  printf("  %-*s  %-*s  %-*s  %-*s  %5s  %10s  %-*s  %s\n", w_id, "ID", w_type, "TYPE", w_name,
+         "NAME", w_plat, "PLATFORM", "UNITS", "MEMORY", w_ver, "OPENCL", "DRIVER");
   for (int i = 0; i < count; i++) {
     const convcl_device_info *d = &infos[i];
     format_bytes(d->global_mem_bytes, mem, sizeof mem);
     printf("%c %-*s  %-*s  %-*s  %-*s  %5d  %10s  %-*s  %s\n", d->is_auto ? '*' : ' ', w_id, d->id,
-           w_type, d->type, w_name, d->name, w_plat, or_dash(d->platform), d->compute_units, mem, w_ver,
-           or_dash(d->version), or_dash(d->driver));
+           w_type, d->type, w_name, d->name, w_plat, or_dash(d->platform), d->compute_units, mem,
+           w_ver, or_dash(d->version), or_dash(d->driver));
   }
   printf("\n* = the device 'auto' picks (CONVCL_DEVICE overrides it)\n");
   if (convcl_context_create("auto", &ctx) != CONVCL_OK) {
@@ -375,10 +387,10 @@ static int cmd_devices(void) {
 /* ---- info ----------------------------------------------------------------------- */
 
 typedef struct device_row {
-  const char *id;           /* as asked for */
-  int is_auto;              /* from the device list */
-  int ok;                   /* opened and queried */
-  convcl_device_info info;  /* the opened device */
+  const char *id;          /* as asked for */
+  int is_auto;             /* from the device list */
+  int ok;                  /* opened and queried */
+  convcl_device_info info; /* the opened device */
   convcl_algo algo;
   size_t workspace;
   char error[1024];
@@ -399,8 +411,8 @@ static void query_device(device_row *row, const convcl_conv_desc *desc, const co
 }
 
 static void print_info_text(const char *layer, const convcl_shape *in, const convcl_shape *out,
-                            const convcl_shape *weight, const convcl_conv_desc *desc, int64_t params,
-                            int64_t flops, const device_row *rows, int n_rows) {
+                            const convcl_shape *weight, const convcl_conv_desc *desc,
+                            int64_t params, int64_t flops, const device_row *rows, int n_rows) {
   char a[64], b[64];
   shape_format(in, a, sizeof a);
   printf("layer       %s\n", layer);
@@ -409,8 +421,10 @@ static void print_info_text(const char *layer, const convcl_shape *in, const con
   printf("output      %s\n", a);
   shape_format(weight, a, sizeof a);
   printf("weight      %s\n", a);
-  if (desc->has_bias) printf("bias        %" PRId64 "\n", desc->out_channels);
-  else printf("bias        none\n");
+  if (desc->has_bias)
+    printf("bias        %" PRId64 "\n", desc->out_channels);
+  else
+    printf("bias        none\n");
   printf("parameters  %" PRId64 "\n", params);
   format_flops(flops, a, sizeof a);
   printf("FLOPs       %" PRId64 " (%s)\n", flops, a);
@@ -443,8 +457,10 @@ static void print_info_json(const char *spec, const char *layer, const convcl_sh
   json_shape(stdout, out);
   printf(", \"weight\": ");
   json_shape(stdout, weight);
-  if (desc->has_bias) printf(", \"bias\": [%" PRId64 "]", desc->out_channels);
-  else printf(", \"bias\": null");
+  if (desc->has_bias)
+    printf(", \"bias\": [%" PRId64 "]", desc->out_channels);
+  else
+    printf(", \"bias\": null");
   printf(", \"parameters\": %" PRId64 ", \"flops\": %" PRId64 ", \"devices\": [", params, flops);
   for (int i = 0; i < n_rows; i++) {
     const device_row *r = &rows[i];
@@ -481,8 +497,10 @@ static int cmd_info(const options *o) {
   char err[512], layer[1024];
 
   if ((rc = parse_spec(o->spec, &desc)) != CLI_OK) return rc;
-  if (o->input == NULL) return report(CLI_USAGE_ERROR, "info needs --input SHAPE, e.g. --input 1x3x224x224");
-  if (shape_parse(o->input, &input, err, sizeof err) != 0) return report(CLI_USAGE_ERROR, "--input: %s", err);
+  if (o->input == NULL)
+    return report(CLI_USAGE_ERROR, "info needs --input SHAPE, e.g. --input 1x3x224x224");
+  if (shape_parse(o->input, &input, err, sizeof err) != 0)
+    return report(CLI_USAGE_ERROR, "--input: %s", err);
   if ((rc = apply_output_size(o->output_size, &desc)) != CLI_OK) return rc;
   if ((rc = parse_algo(o->algo, &algo)) != CLI_OK) return rc;
   unbatched = add_batch(&desc, &input, &batched);
@@ -557,9 +575,10 @@ static int cmd_run(const options *o) {
   if (o->input == NULL || o->weight == NULL || o->output == NULL)
     return report(CLI_USAGE_ERROR, "run needs --input x.npy, --weight w.npy and --output y.npy");
   if (desc.has_bias && o->bias == NULL)
-    return report(CLI_USAGE_ERROR,
-                  "the layer has a bias (PyTorch's default is bias=True): pass --bias b.npy, or write "
-                  "bias=False in the SPEC");
+    return report(
+        CLI_USAGE_ERROR,
+        "the layer has a bias (PyTorch's default is bias=True): pass --bias b.npy, or write "
+        "bias=False in the SPEC");
   if (!desc.has_bias && o->bias != NULL)
     return report(CLI_USAGE_ERROR, "--bias %s given, but the SPEC says bias=False", o->bias);
   if ((rc = apply_output_size(o->output_size, &desc)) != CLI_OK) return rc;
@@ -604,7 +623,8 @@ static int cmd_run(const options *o) {
   }
 
   if (convcl_context_create(o->device, &ctx) != CONVCL_OK) {
-    report(rc, "cannot open device '%s': %s", o->device != NULL ? o->device : "auto", convcl_last_error());
+    report(rc, "cannot open device '%s': %s", o->device != NULL ? o->device : "auto",
+           convcl_last_error());
     goto cleanup;
   }
   if (convcl_plan_create(ctx, &desc, &run_shape, w, b, algo, &plan) != CONVCL_OK) {
@@ -675,7 +695,8 @@ static int run_command(const char *cmd, int argc, char **argv) {
   size_t k = 0;
   while (k < ARRAY_LEN(commands) && strcmp(commands[k].name, cmd) != 0) k++;
   if (k == ARRAY_LEN(commands))
-    return report(CLI_USAGE_ERROR, "unknown command '%s' (commands: devices, info, run, help)", cmd);
+    return report(CLI_USAGE_ERROR, "unknown command '%s' (commands: devices, info, run, help)",
+                  cmd);
   int rc = parse_options(cmd, argc, argv, commands[k].allowed, &o);
   if (rc != CLI_OK) return rc;
   if (o.help) {
@@ -700,6 +721,7 @@ int main(int argc, char **argv) {
     rc = run_command(cmd, argc - 2, argv + 2);
   }
   /* A full disk or a closed stdout must not pass as success. */
-  if (fflush(stdout) != 0 || ferror(stdout)) rc = report(CLI_RUNTIME_ERROR, "cannot write to stdout");
+  if (fflush(stdout) != 0 || ferror(stdout))
+    rc = report(CLI_RUNTIME_ERROR, "cannot write to stdout");
   return rc;
 }

@@ -20,13 +20,15 @@ static const char npy_magic[6] = {'\x93', 'N', 'U', 'M', 'P', 'Y'};
 #if defined(__GNUC__)
 __attribute__((format(printf, 4, 5)))
 #endif
-static int npy_fail(const char *path, char *err, size_t errcap, const char *fmt, ...) {
+static int
+npy_fail(const char *path, char *err, size_t errcap, const char *fmt, ...) {
   char detail[384];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(detail, sizeof detail, fmt, ap);
   va_end(ap);
-  if (err != NULL && errcap > 0) snprintf(err, errcap, "%s: %s", path != NULL ? path : "(null)", detail);
+  if (err != NULL && errcap > 0)
+    snprintf(err, errcap, "%s: %s", path != NULL ? path : "(null)", detail);
   return -1;
 }
 
@@ -116,14 +118,17 @@ static int hdr_string(hdr_cursor *c, const char **s, size_t *len) {
   return 0;
 }
 
-static int hdr_shape(hdr_cursor *c, convcl_shape *shape, const char *path, char *err, size_t errcap) {
+static int hdr_shape(hdr_cursor *c, convcl_shape *shape, const char *path, char *err,
+                     size_t errcap) {
   int n = 0;
-  if (!hdr_eat(c, '(')) return npy_fail(path, err, errcap, "malformed header: 'shape' is not a tuple");
+  if (!hdr_eat(c, '('))
+    return npy_fail(path, err, errcap, "malformed header: 'shape' is not a tuple");
   while (!hdr_eat(c, ')')) {
     uint64_t v = 0;
     hdr_skip_space(c);
     if (c->p >= c->end || *c->p < '0' || *c->p > '9')
-      return npy_fail(path, err, errcap, "malformed header: 'shape' holds something other than sizes");
+      return npy_fail(path, err, errcap,
+                      "malformed header: 'shape' holds something other than sizes");
     for (; c->p < c->end && *c->p >= '0' && *c->p <= '9'; c->p++) {
       unsigned d = (unsigned)(*c->p - '0');
       if (v > ((uint64_t)INT64_MAX - d) / 10)
@@ -136,7 +141,8 @@ static int hdr_shape(hdr_cursor *c, convcl_shape *shape, const char *path, char 
                       CONVCL_MAX_DIMS, CONVCL_MAX_DIMS);
     shape->dims[n++] = (int64_t)v;
     if (!hdr_eat(c, ',')) {
-      if (!hdr_eat(c, ')')) return npy_fail(path, err, errcap, "malformed header: bad 'shape' tuple");
+      if (!hdr_eat(c, ')'))
+        return npy_fail(path, err, errcap, "malformed header: bad 'shape' tuple");
       break;
     }
   }
@@ -164,9 +170,11 @@ static int parse_header(const char *text, size_t len, npy_header *h, const char 
         return npy_fail(path, err, errcap, "malformed header: 'descr' is not a string");
       h->have_descr = 1;
     } else if (key_len == 13 && memcmp(key, "fortran_order", 13) == 0 && !h->have_fortran) {
-      if (hdr_word(&c, "True")) h->fortran_order = 1;
+      if (hdr_word(&c, "True"))
+        h->fortran_order = 1;
       else if (!hdr_word(&c, "False"))
-        return npy_fail(path, err, errcap, "malformed header: 'fortran_order' is not True or False");
+        return npy_fail(path, err, errcap,
+                        "malformed header: 'fortran_order' is not True or False");
       h->have_fortran = 1;
     } else if (key_len == 5 && memcmp(key, "shape", 5) == 0 && !h->have_shape) {
       if (hdr_shape(&c, &h->shape, path, err, errcap) != 0) return -1;
@@ -176,14 +184,17 @@ static int parse_header(const char *text, size_t len, npy_header *h, const char 
                       (int)(key_len > 40 ? 40 : key_len), key);
     }
     if (!hdr_eat(&c, ',')) {
-      if (!hdr_eat(&c, '}')) return npy_fail(path, err, errcap, "malformed header: expected ',' or '}'");
+      if (!hdr_eat(&c, '}'))
+        return npy_fail(path, err, errcap, "malformed header: expected ',' or '}'");
       break;
     }
   }
   hdr_skip_space(&c);
-  if (c.p != c.end) return npy_fail(path, err, errcap, "malformed header: text after the dictionary");
+  if (c.p != c.end)
+    return npy_fail(path, err, errcap, "malformed header: text after the dictionary");
   if (!h->have_descr || !h->have_fortran || !h->have_shape)
-    return npy_fail(path, err, errcap, "malformed header: it needs 'descr', 'fortran_order' and 'shape'");
+    return npy_fail(path, err, errcap,
+                    "malformed header: it needs 'descr', 'fortran_order' and 'shape'");
   return 0;
 }
 
@@ -211,7 +222,8 @@ int npy_read(const char *path, convcl_shape *shape, float **data, char *err, siz
   int rc = -1;
 
   if (err != NULL && errcap > 0) err[0] = '\0';
-  if (path == NULL || shape == NULL || data == NULL) return npy_fail(path, err, errcap, "no file given");
+  if (path == NULL || shape == NULL || data == NULL)
+    return npy_fail(path, err, errcap, "no file given");
   f = fopen(path, "rb");
   if (f == NULL) {
     npy_fail(path, err, errcap, "%s", strerror(errno));
@@ -266,7 +278,8 @@ int npy_read(const char *path, convcl_shape *shape, float **data, char *err, siz
   header[header_len] = '\0';
   if (parse_header(header, header_len, &h, path, err, errcap) != 0) goto cleanup;
   if (!descr_supported(&h)) {
-    npy_fail(path, err, errcap, "dtype '%.*s' is not supported: convcl reads little-endian float32 ('<f4')",
+    npy_fail(path, err, errcap,
+             "dtype '%.*s' is not supported: convcl reads little-endian float32 ('<f4')",
              (int)(h.descr_len > 40 ? 40 : h.descr_len), h.descr);
     goto cleanup;
   }
@@ -284,8 +297,9 @@ int npy_read(const char *path, convcl_shape *shape, float **data, char *err, siz
     uint64_t have = (uint64_t)st.st_size, offset = prefix_len + header_len;
     uint64_t data_have = have > offset ? have - offset : 0;
     if (data_have < bytes) {
-      npy_fail(path, err, errcap, "truncated: the shape needs %zu bytes of data, but the file holds %" PRIu64,
-               bytes, data_have);
+      npy_fail(path, err, errcap,
+               "truncated: the shape needs %zu bytes of data, but the file holds %" PRIu64, bytes,
+               data_have);
       goto cleanup;
     }
     if (data_have > bytes) {

@@ -44,11 +44,11 @@ typedef struct value {
   value_kind kind;
   const char *src; /* source text, for messages */
   size_t srclen;
-  int64_t i;        /* VAL_INT */
-  const char *str;  /* VAL_STRING: contents without quotes; VAL_NAME: the name */
+  int64_t i;       /* VAL_INT */
+  const char *str; /* VAL_STRING: contents without quotes; VAL_NAME: the name */
   size_t slen;
-  int count;        /* VAL_TUPLE: number of elements */
-  int all_int;      /* VAL_TUPLE: every element is an int */
+  int count;                         /* VAL_TUPLE: number of elements */
+  int all_int;                       /* VAL_TUPLE: every element is an int */
   int64_t items[CONVCL_MAX_SPATIAL]; /* VAL_TUPLE: the first elements when ints */
 } value;
 
@@ -70,16 +70,15 @@ typedef enum param {
 } param;
 
 static const char *const param_names[P_COUNT] = {
-    "in_channels", "out_channels", "kernel_size",    "stride", "padding", "dilation",
-    "groups",      "bias",         "padding_mode",   "output_padding",    "device",
-    "dtype"};
+    "in_channels", "out_channels", "kernel_size",  "stride",         "padding", "dilation",
+    "groups",      "bias",         "padding_mode", "output_padding", "device",  "dtype"};
 
-static const param conv_order[] = {P_IN,     P_OUT,    P_KERNEL, P_STRIDE,
-                                   P_PADDING, P_DILATION, P_GROUPS, P_BIAS,
-                                   P_PADDING_MODE, P_DEVICE, P_DTYPE};
-static const param transposed_order[] = {P_IN,     P_OUT,    P_KERNEL,       P_STRIDE,
-                                         P_PADDING, P_OUTPUT_PADDING, P_GROUPS, P_BIAS,
-                                         P_DILATION, P_PADDING_MODE, P_DEVICE, P_DTYPE};
+static const param conv_order[] = {P_IN,           P_OUT,      P_KERNEL, P_STRIDE,
+                                   P_PADDING,      P_DILATION, P_GROUPS, P_BIAS,
+                                   P_PADDING_MODE, P_DEVICE,   P_DTYPE};
+static const param transposed_order[] = {
+    P_IN,     P_OUT,  P_KERNEL,   P_STRIDE,       P_PADDING, P_OUTPUT_PADDING,
+    P_GROUPS, P_BIAS, P_DILATION, P_PADDING_MODE, P_DEVICE,  P_DTYPE};
 #define REQUIRED_PARAMS 3 /* in_channels, out_channels, kernel_size lead both orders */
 
 typedef struct layer_kind {
@@ -88,9 +87,9 @@ typedef struct layer_kind {
   int transposed;
 } layer_kind;
 
-static const layer_kind layers[] = {
-    {"Conv1d", 1, 0},          {"Conv2d", 2, 0},          {"Conv3d", 3, 0},
-    {"ConvTranspose1d", 1, 1}, {"ConvTranspose2d", 2, 1}, {"ConvTranspose3d", 3, 1}};
+static const layer_kind layers[] = {{"Conv1d", 1, 0},          {"Conv2d", 2, 0},
+                                    {"Conv3d", 3, 0},          {"ConvTranspose1d", 1, 1},
+                                    {"ConvTranspose2d", 2, 1}, {"ConvTranspose3d", 3, 1}};
 
 /* Module paths a user may write in front of the class name. */
 static const char *const layer_prefixes[] = {"", "nn.", "torch.nn.", "torch.nn.modules.conv."};
@@ -101,7 +100,8 @@ static const char *const layer_prefixes[] = {"", "nn.", "torch.nn.", "torch.nn.m
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))
 #endif
-static int fail(parser *p, const char *fmt, ...) {
+static int
+fail(parser *p, const char *fmt, ...) {
   if (!p->failed && p->err != NULL && p->errcap > 0) {
     va_list ap;
     va_start(ap, fmt);
@@ -263,8 +263,10 @@ static int parse_sequence(parser *p, value *v, int depth) {
     value item;
     if (parse_value(p, &item, depth + 1) != 0) return -1;
     if (v->count == 0) first = item;
-    if (item.kind != VAL_INT) v->all_int = 0;
-    else if (v->count < CONVCL_MAX_SPATIAL) v->items[v->count] = item.i;
+    if (item.kind != VAL_INT)
+      v->all_int = 0;
+    else if (v->count < CONVCL_MAX_SPATIAL)
+      v->items[v->count] = item.i;
     if (v->count == INT32_MAX) return fail(p, "too many elements in a tuple");
     v->count++;
     if (is_punct(p, ',')) {
@@ -375,8 +377,8 @@ static int get_padding(parser *p, const bound *b, int transposed, int rank, conv
       d->padding = CONVCL_PAD_VALID;
       return 0;
     }
-    return fail(p, "%s: invalid padding string '%.*s', should be one of {'valid', 'same'}", p->layer,
-                (int)v->slen, v->str);
+    return fail(p, "%s: invalid padding string '%.*s', should be one of {'valid', 'same'}",
+                p->layer, (int)v->slen, v->str);
   }
   int64_t pad[CONVCL_MAX_SPATIAL];
   if (get_spatial(p, b, P_PADDING, rank, pad) != 0) return -1;
@@ -439,7 +441,8 @@ static int find_param(const param *order, size_t n, const char *name, size_t len
 }
 
 static int bind(parser *p, bound *b, param k, const value *v) {
-  if (b->set[k]) return fail(p, "%s got multiple values for argument '%s'", p->layer, param_names[k]);
+  if (b->set[k])
+    return fail(p, "%s got multiple values for argument '%s'", p->layer, param_names[k]);
   b->vals[k] = *v;
   b->set[k] = 1;
   return 0;
@@ -451,7 +454,8 @@ static int check_required(parser *p, const bound *b, const param *order) {
   int n = 0;
   for (int i = 0; i < REQUIRED_PARAMS; i++)
     if (!b->set[order[i]]) missing[n++] = param_names[order[i]];
-  if (n == 1) return fail(p, "%s missing 1 required positional argument: '%s'", p->layer, missing[0]);
+  if (n == 1)
+    return fail(p, "%s missing 1 required positional argument: '%s'", p->layer, missing[0]);
   if (n == 2)
     return fail(p, "%s missing 2 required positional arguments: '%s' and '%s'", p->layer,
                 missing[0], missing[1]);
@@ -545,8 +549,10 @@ static int parse_arguments(parser *p, const param *order, size_t n_order, bound 
       if (positional < n_order && bind(p, b, order[positional], &v) != 0) return -1;
       positional++;
     }
-    if (is_punct(p, ',')) advance(p);
-    else if (!is_punct(p, ')')) return unexpected(p, "',' or ')' after an argument");
+    if (is_punct(p, ','))
+      advance(p);
+    else if (!is_punct(p, ')'))
+      return unexpected(p, "',' or ')' after an argument");
   }
   advance(p);
   if (p->tok.kind != TOK_END) {
@@ -606,7 +612,8 @@ int spec_parse(const char *text, convcl_conv_desc *desc, char *err, size_t errca
 #if defined(__GNUC__)
 __attribute__((format(printf, 4, 5)))
 #endif
-static int shape_fail(const char *text, char *err, size_t errcap, const char *fmt, ...) {
+static int
+shape_fail(const char *text, char *err, size_t errcap, const char *fmt, ...) {
   char detail[160];
   va_list ap;
   va_start(ap, fmt);
@@ -646,7 +653,8 @@ int shape_parse(const char *text, convcl_shape *shape, char *err, size_t errcap)
     }
     if (is_name_char((unsigned char)*c) && *c != 'x' && *c != 'X')
       return shape_fail(text, err, errcap, "expected a size at '%.20s'", c);
-    if (v == 0) return shape_fail(text, err, errcap, "sizes must be positive, but size %d is 0", s.ndim + 1);
+    if (v == 0)
+      return shape_fail(text, err, errcap, "sizes must be positive, but size %d is 0", s.ndim + 1);
     if (s.ndim == CONVCL_MAX_DIMS)
       return shape_fail(text, err, errcap, "more than %d dimensions", CONVCL_MAX_DIMS);
     s.dims[s.ndim++] = (int64_t)v;

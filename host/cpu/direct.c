@@ -18,10 +18,14 @@ typedef struct direct_plan {
 static int64_t source_index(convcl_padding_mode mode, int64_t x, int64_t size) {
   if (x >= 0 && x < size) return x;
   switch (mode) {
-    case CONVCL_PADDING_REFLECT: return x < 0 ? -x : 2 * (size - 1) - x;
-    case CONVCL_PADDING_REPLICATE: return x < 0 ? 0 : size - 1;
-    case CONVCL_PADDING_CIRCULAR: return x < 0 ? x + size : x - size;
-    case CONVCL_PADDING_ZEROS: break;
+    case CONVCL_PADDING_REFLECT:
+      return x < 0 ? -x : 2 * (size - 1) - x;
+    case CONVCL_PADDING_REPLICATE:
+      return x < 0 ? 0 : size - 1;
+    case CONVCL_PADDING_CIRCULAR:
+      return x < 0 ? x + size : x - size;
+    case CONVCL_PADDING_ZEROS:
+      break;
   }
   return -1;
 }
@@ -58,8 +62,8 @@ static convcl_status direct_create(convcl_plan *plan, const float *weights, cons
   }
   if (!ok) {
     direct_destroy(plan);
-    return convcl_error(CONVCL_ERROR_OUT_OF_MEMORY,
-                        "cannot allocate %lld weights for a CPU plan", (long long)p->weight_elems);
+    return convcl_error(CONVCL_ERROR_OUT_OF_MEMORY, "cannot allocate %lld weights for a CPU plan",
+                        (long long)p->weight_elems);
   }
   memcpy(dp->weights, weights, (size_t)p->weight_elems * sizeof(float));
   if (p->has_bias) memcpy(dp->bias, bias, (size_t)p->k * sizeof(float));
@@ -92,8 +96,8 @@ static void direct_plane(void *arg, int64_t plane) {
   for (int64_t icg = 0; icg < cg; icg++) {
     const int64_t ic = g * cg + icg;
     const float *x = job->input + (n * p->c + ic) * in_plane;
-    const float *w = dp->weights + (p->transposed ? (ic * kg + oc % kg) : (oc * cg + icg)) *
-                                       p->kernel_elems;
+    const float *w =
+        dp->weights + (p->transposed ? (ic * kg + oc % kg) : (oc * cg + icg)) * p->kernel_elems;
     for (int64_t kd = 0; kd < kd_n; kd++)
       for (int64_t kh = 0; kh < kh_n; kh++)
         for (int64_t kw = 0; kw < kw_n; kw++) {

@@ -165,8 +165,8 @@ static void fill_info(const cl_entry *e, convcl_device_info *info) {
   if (clGetDeviceInfo(e->device, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof units, &units, NULL) ==
       CL_SUCCESS)
     info->compute_units = (int)units;
-  if (clGetDeviceInfo(e->device, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof global_mem, &global_mem,
-                      NULL) == CL_SUCCESS)
+  if (clGetDeviceInfo(e->device, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof global_mem, &global_mem, NULL) ==
+      CL_SUCCESS)
     info->global_mem_bytes = global_mem;
   if (clGetDeviceInfo(e->device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof max_alloc, &max_alloc,
                       NULL) == CL_SUCCESS)
@@ -213,8 +213,7 @@ static convcl_status enumerate(cl_entry **entries_out, int *count_out, int *plat
     cl_device_id *more_devices = realloc(devices, nd * sizeof *devices);
     if (!more_devices) goto out_of_memory;
     devices = more_devices;
-    if (clGetDeviceIDs(platforms[p], CL_DEVICE_TYPE_ALL, nd, devices, NULL) != CL_SUCCESS)
-      continue;
+    if (clGetDeviceIDs(platforms[p], CL_DEVICE_TYPE_ALL, nd, devices, NULL) != CL_SUCCESS) continue;
     cl_entry *more_entries = realloc(entries, (count + nd) * sizeof *entries);
     if (!more_entries) goto out_of_memory;
     entries = more_entries;
@@ -250,8 +249,8 @@ int convcl_opencl_list(convcl_device_info *infos, int capacity) {
 
 /* A failed CL call on cl's device. The message names the device, since auto may have
  * walked past several, and what was being done when doing is not NULL. */
-static convcl_status device_fail(const convcl_opencl_state *cl, const char *doing,
-                                 const char *call, cl_int err) {
+static convcl_status device_fail(const convcl_opencl_state *cl, const char *doing, const char *call,
+                                 cl_int err) {
   convcl_status status = convcl_cl_fail(call, err);
   char what[256];
   convcl_strlcpy(what, convcl_last_error(), sizeof what);
@@ -379,8 +378,7 @@ convcl_status convcl_opencl_buffer(const convcl_opencl_state *cl, const char *wh
     return convcl_error(CONVCL_ERROR_OUT_OF_MEMORY,
                         "the %s buffer needs %zu bytes, more than the %llu bytes '%s' can "
                         "allocate at once",
-                        what, bytes, (unsigned long long)cl->info.max_alloc_bytes,
-                        cl->info.name);
+                        what, bytes, (unsigned long long)cl->info.max_alloc_bytes, cl->info.name);
   cl_int err;
   *buffer = clCreateBuffer(cl->context, flags, bytes, NULL, &err);
   if (err != CL_SUCCESS) return convcl_cl_fail("clCreateBuffer", err);
@@ -511,8 +509,8 @@ static convcl_status open_gpu_or_accel(const cl_entry *entries, int count,
   for (int i = 0; i < count && len > 0 && (size_t)len < sizeof why; ++i) {
     char name[256];
     info_string(NULL, entries[i].device, CL_DEVICE_NAME, name, sizeof name);
-    len += snprintf(why + len, sizeof why - (size_t)len, "%s '%s' is %s", i == 0 ? "," : ";",
-                    name, type_phrase(device_type(entries[i].device)));
+    len += snprintf(why + len, sizeof why - (size_t)len, "%s '%s' is %s", i == 0 ? "," : ";", name,
+                    type_phrase(device_type(entries[i].device)));
   }
   return convcl_error(CONVCL_ERROR_INVALID_DEVICE, "%s", why);
 }
@@ -554,9 +552,9 @@ convcl_status convcl_opencl_open(convcl_context *ctx, convcl_opencl_pick pick, i
   } else if (pick == CONVCL_OPENCL_PICK_INDEX) {
     status = open_index(entries, count, platforms, platform, device, &cl);
   } else if (count == 0) {
-    status = convcl_error(CONVCL_ERROR_INVALID_DEVICE,
-                          "no OpenCL device: %d platform%s but no devices", platforms,
-                          platforms == 1 ? "" : "s");
+    status =
+        convcl_error(CONVCL_ERROR_INVALID_DEVICE, "no OpenCL device: %d platform%s but no devices",
+                     platforms, platforms == 1 ? "" : "s");
   } else {
     status = state_open(&entries[0], 0, &cl);
   }

@@ -77,8 +77,7 @@ static convcl_status set_args(direct_plan *st, const convcl_problem *p) {
   const cl_long total = (cl_long)st->total;
   const cl_int c = (cl_int)p->c, k = (cl_int)p->k, groups = (cl_int)p->groups;
   const cl_int4 in = dims3(p->in), out = dims3(p->out), ksize = dims3(p->kernel),
-                stride = dims3(p->stride), dilation = dims3(p->dilation),
-                pad = dims3(p->pad_begin);
+                stride = dims3(p->stride), dilation = dims3(p->dilation), pad = dims3(p->pad_begin);
   const cl_int mode = (cl_int)p->mode, has_bias = p->has_bias ? 1 : 0;
   /* Without bias the kernel never reads that argument, but it still needs a valid
    * buffer there: a NULL buffer argument is not portable across implementations. */
@@ -87,11 +86,21 @@ static convcl_status set_args(direct_plan *st, const convcl_problem *p) {
     size_t size;
     const void *value;
   } args[] = {
-      {sizeof(cl_mem), &st->input}, {sizeof(cl_mem), &st->weights}, {sizeof(cl_mem), &bias},
-      {sizeof(cl_mem), &st->output}, {sizeof total, &total},       {sizeof c, &c},
-      {sizeof k, &k},               {sizeof groups, &groups},     {sizeof in, &in},
-      {sizeof out, &out},           {sizeof ksize, &ksize},       {sizeof stride, &stride},
-      {sizeof dilation, &dilation}, {sizeof pad, &pad},           {sizeof has_bias, &has_bias},
+      {sizeof(cl_mem), &st->input},
+      {sizeof(cl_mem), &st->weights},
+      {sizeof(cl_mem), &bias},
+      {sizeof(cl_mem), &st->output},
+      {sizeof total, &total},
+      {sizeof c, &c},
+      {sizeof k, &k},
+      {sizeof groups, &groups},
+      {sizeof in, &in},
+      {sizeof out, &out},
+      {sizeof ksize, &ksize},
+      {sizeof stride, &stride},
+      {sizeof dilation, &dilation},
+      {sizeof pad, &pad},
+      {sizeof has_bias, &has_bias},
       {sizeof mode, &mode},
   };
   /* The padding mode comes last since conv_transposed, zeros-padded only, lacks it. */
@@ -154,14 +163,14 @@ static convcl_status direct_run(convcl_plan *plan, const float *input, float *ou
   const direct_plan *st = plan->impl;
   if (st->total == 0) return CONVCL_OK;
 
-  cl_int err = clEnqueueWriteBuffer(cl->queue, st->input, CL_TRUE, 0, st->input_bytes, input, 0,
-                                    NULL, NULL);
+  cl_int err =
+      clEnqueueWriteBuffer(cl->queue, st->input, CL_TRUE, 0, st->input_bytes, input, 0, NULL, NULL);
   if (err != CL_SUCCESS) return convcl_cl_fail("clEnqueueWriteBuffer", err);
   for (size_t offset = 0; offset < st->total; offset += CONVCL_CL_CHUNK) {
     size_t global = st->total - offset < CONVCL_CL_CHUNK ? st->total - offset : CONVCL_CL_CHUNK;
     global = (global + cl->wg - 1) / cl->wg * cl->wg;
-    err = clEnqueueNDRangeKernel(cl->queue, st->kernel, 1, &offset, &global, &cl->wg, 0, NULL,
-                                 NULL);
+    err =
+        clEnqueueNDRangeKernel(cl->queue, st->kernel, 1, &offset, &global, &cl->wg, 0, NULL, NULL);
     if (err != CL_SUCCESS) return convcl_cl_fail("clEnqueueNDRangeKernel", err);
   }
   err = clEnqueueReadBuffer(cl->queue, st->output, CL_TRUE, 0, st->output_bytes, output, 0, NULL,

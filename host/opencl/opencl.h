@@ -28,8 +28,8 @@ typedef struct convcl_opencl_state {
   cl_context context;
   cl_command_queue queue; /* in-order, shared by the context's plans */
   convcl_device_info info;
-  size_t wg;        /* work-group size every kernel is built and launched with */
-  char options[64]; /* build options of every program: the tunables, e.g. "-DWG=64" */
+  size_t wg;            /* work-group size every kernel is built and launched with */
+  char options[64];     /* build options of every program: the tunables, e.g. "-DWG=64" */
   pthread_mutex_t lock; /* guards programs */
   convcl_cl_cached_program *programs;
 } convcl_opencl_state;

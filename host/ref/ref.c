@@ -48,19 +48,19 @@ static convcl_status resolve(const convcl_conv_desc *desc, const convcl_shape *i
     const int64_t d = desc->dilation[i], ek = d * (k - 1) + 1;
     int64_t pb = 0, pe = 0, out;
     switch (desc->padding) {
-    case CONVCL_PAD_EXPLICIT:
-      pb = desc->pad_begin[i];
-      pe = desc->pad_end[i];
-      break;
-    case CONVCL_PAD_VALID:
-      break;
-    case CONVCL_PAD_SAME:
-    case CONVCL_PAD_SAME_LOWER: {
-      const int64_t total = ek - 1, small = total / 2, large = total - small;
-      pb = desc->padding == CONVCL_PAD_SAME ? small : large;
-      pe = total - pb;
-      break;
-    }
+      case CONVCL_PAD_EXPLICIT:
+        pb = desc->pad_begin[i];
+        pe = desc->pad_end[i];
+        break;
+      case CONVCL_PAD_VALID:
+        break;
+      case CONVCL_PAD_SAME:
+      case CONVCL_PAD_SAME_LOWER: {
+        const int64_t total = ek - 1, small = total / 2, large = total - small;
+        pb = desc->padding == CONVCL_PAD_SAME ? small : large;
+        pe = total - pb;
+        break;
+      }
     }
     if (!desc->transposed) {
       out = (in + pb + pe - ek) / s + 1;
@@ -104,22 +104,22 @@ static int64_t checked_product(const int64_t *factors, int count) {
  * descriptor the library accepts can never index out of bounds here. */
 static int64_t source_index(int64_t i, int64_t size, convcl_padding_mode mode) {
   switch (mode) {
-  case CONVCL_PADDING_REFLECT: {
-    /* Mirrored about the edge elements, which are not repeated: period 2*(size-1). */
-    if (size == 1) return 0;
-    const int64_t period = 2 * (size - 1);
-    int64_t r = i % period;
-    if (r < 0) r += period;
-    return r < size ? r : period - r;
-  }
-  case CONVCL_PADDING_REPLICATE:
-    return i < 0 ? 0 : i >= size ? size - 1 : i;
-  case CONVCL_PADDING_CIRCULAR: {
-    int64_t r = i % size;
-    return r < 0 ? r + size : r;
-  }
-  case CONVCL_PADDING_ZEROS:
-    break;
+    case CONVCL_PADDING_REFLECT: {
+      /* Mirrored about the edge elements, which are not repeated: period 2*(size-1). */
+      if (size == 1) return 0;
+      const int64_t period = 2 * (size - 1);
+      int64_t r = i % period;
+      if (r < 0) r += period;
+      return r < size ? r : period - r;
+    }
+    case CONVCL_PADDING_REPLICATE:
+      return i < 0 ? 0 : i >= size ? size - 1 : i;
+    case CONVCL_PADDING_CIRCULAR: {
+      int64_t r = i % size;
+      return r < 0 ? r + size : r;
+    }
+    case CONVCL_PADDING_ZEROS:
+      break;
   }
   return i >= 0 && i < size ? i : -1;
 }
