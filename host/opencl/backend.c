@@ -290,10 +290,18 @@ static convcl_status build_program(const convcl_opencl_state *cl, convcl_context
 
   /* clCreateProgramWithSource takes const char **, so not the const table itself. */
   const char *sources[2] = {program_sources[id].sources[0], program_sources[id].sources[1]};
-  cl_program program = clCreateProgramWithSource(cl->context, 2, sources, NULL, &err);
+  char key[CONVCL_CL_CACHE_KEY_MAX];
+  convcl_cl_cache_key(cl, sources, 2, cl->options, key, sizeof key);
+  cl_program program = convcl_cl_cache_load(cl, key, cl->options);
+  if (program) {
+    *program_out = program;
+    return CONVCL_OK;
+  }
+  program = clCreateProgramWithSource(cl->context, 2, sources, NULL, &err);
   if (err != CL_SUCCESS) return device_fail(cl, name, "clCreateProgramWithSource", err);
   err = clBuildProgram(program, 1, &cl->device, cl->options, NULL, NULL);
   if (err == CL_SUCCESS) {
+    convcl_cl_cache_store(program, key);
     *program_out = program;
     return CONVCL_OK;
   }

@@ -55,6 +55,18 @@ convcl_status convcl_opencl_buffer(const convcl_opencl_state *cl, const char *wh
 convcl_status convcl_opencl_upload(const convcl_opencl_state *cl, const char *what,
                                    const void *data, size_t bytes, cl_mem *buffer);
 
+/* host/opencl/diskcache.c: the program binary cache on disk. The key names everything
+ * a binary depends on: library version, platform, device, driver, options, sources. */
+enum { CONVCL_CL_CACHE_KEY_MAX = 2048 };
+void convcl_cl_cache_key(const convcl_opencl_state *cl, const char *const *sources, int count,
+                         const char *options, char *key, size_t cap);
+/* A built program from the cache entry for key, or NULL (no entry, or one that is
+ * not exactly what store wrote for this key, or a binary the device refuses). */
+cl_program convcl_cl_cache_load(const convcl_opencl_state *cl, const char *key,
+                                const char *options);
+/* Saves program's binary under key; failures only mean no caching. */
+void convcl_cl_cache_store(cl_program program, const char *key);
+
 /* host/opencl/direct.c: generic direct and transposed-gather kernels. */
 extern const convcl_solver convcl_opencl_direct_solver;
 

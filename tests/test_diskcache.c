@@ -1,0 +1,201 @@
+/* The OpenCL program binary cache on disk: entries appear, are loaded rather than
+ * rebuilt, and a truncated, corrupt or foreign entry is rebuilt; CONVCL_CACHE=0, a
+ * symlinked or group-writable cache directory mean no caching. Every plan's output is
+ * checked against the reference, so a wrongly loaded binary fails too. Exits 77
+ * without an OpenCL device. */
+#include "convcl.h"
+#include "convcl_ref.h"
+#include "testutil.h"
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int passed, failed;
+
+#define CHECK(cond, ...)                                     \
+  do {                                                       \
+    if (cond) {                                              \
+      passed++;                                              \
+    } else {                                                 \
+      failed++;                                              \
+      printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
+      printf(__VA_ARGS__);                                   \
+      printf("\n");                                          \
+    }                                                        \
+  } while (0)
+
+enum { MAX_ENTRIES = 8 };
+
+typedef struct entries {
+  int count;
+  char name[MAX_ENTRIES][256];
+  ino_t inode[MAX_ENTRIES];
+  off_t size[MAX_ENTRIES];
+} entries;
+
+static void list_entries(const char *dir, entries *e) {
+  memset(e, 0, sizeof *e);
+  DIR *d = opendir(dir);
+  if (!d) return;
+  for (struct dirent *de; (de = readdir(d)) != NULL;) {
+    if (de->d_name[0] == '.' || e->count == MAX_ENTRIES) continue;
+    char path[1024];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+    if (stat(path, &st) != 0) continue;
+    /* readdir order is arbitrary: keep the list sorted so two listings compare. */
+    int i = e->count++;
+    while (i > 0 && strcmp(e->name[i - 1], de->d_name) > 0) {
+      memcpy(e->name[i], e->name[i - 1], sizeof e->name[i]);
+      e->inode[i] = e->inode[i - 1];
+      e->size[i] = e->size[i - 1];
+      i--;
+    }
+    snprintf(e->name[i], sizeof e->name[i], "%s", de->d_name);
+    e->inode[i] = st.st_ino;
+    e->size[i] = st.st_size;
+  }
+  closedir(d);
+}
+
+/* One conv and one transposed plan in a fresh context (so the in-memory cache is
+ * empty and programs come from disk or source), each checked against the reference. */
+static int run_layers(const char *mode) {
+  convcl_context *ctx;
+  if (tu_open_context(mode, &ctx) != 0) return 0;
+  int ok = 1;
+  for (int transposed = 0; transposed < 2; transposed++) {
+    const int64_t kernel[2] = {3, 3};
+    convcl_conv_desc d;
+    convcl_conv_desc_init(&d, 2, transposed, 3, 4, kernel);
+    d.stride[0] = d.stride[1] = 2;
+    d.pad_begin[0] = d.pad_end[0] = d.pad_begin[1] = d.pad_end[1] = 1;
+    const convcl_shape in = {4, {2, 3, 7, 6}};
+    convcl_shape out;
+    float x[2 * 3 * 7 * 6], w[3 * 4 * 9], b[4], y[2 * 4 * 14 * 12], want[2 * 4 * 14 * 12];
+    for (size_t i = 0; i < sizeof x / sizeof x[0]; i++) x[i] = (float)((i * 7 % 13) - 6) / 4;
+    for (size_t i = 0; i < sizeof w / sizeof w[0]; i++) w[i] = (float)((i * 5 % 11) - 5) / 8;
+    for (int i = 0; i < 4; i++) b[i] = (float)i - 1.5f;
+    convcl_plan *plan = NULL;
+    if (convcl_conv_output_shape(&d, &in, &out) != CONVCL_OK ||
+        convcl_ref_conv(&d, &in, x, w, b, want) != CONVCL_OK ||
+        convcl_plan_create(ctx, &d, &in, w, b, CONVCL_ALGO_AUTO, &plan) != CONVCL_OK) {
+      printf("setup failed: %s\n", convcl_last_error());
+      ok = 0;
+      break;
+    }
+    const size_t n = tu_elems(&out);
+    tu_poison(y, n);
+    ok &= convcl_plan_run(plan, x, y) == CONVCL_OK;
+    for (size_t i = 0; i < n; i++) ok &= tu_abs_error(y[i], want[i]) <= 1e-5;
+    convcl_plan_destroy(plan);
+  }
+  convcl_context_destroy(ctx);
+  return ok;
+}
+
+static void use_cache_home(const char *home) { setenv("XDG_CACHE_HOME", home, 1); }
+
+static void overwrite(const char *path, const void *data, size_t n, long offset) {
+  FILE *f = fopen(path, "r+b");
+  if (!f) return;
+  fseek(f, offset, SEEK_SET);
+  fwrite(data, 1, n, f);
+  fclose(f);
+}
+
+int main(void) {
+  convcl_context *probe;
+  const int rc = tu_open_context("opencl", &probe);
+  if (rc != 0) return rc;
+  convcl_context_destroy(probe);
+
+  char root[] = "/tmp/convcl-cache-test-XXXXXX";
+  if (!mkdtemp(root)) return 1;
+  char home[600], dir[700], path[1000], other[1000];
+  snprintf(home, sizeof home, "%s/home", root);
+  snprintf(dir, sizeof dir, "%s/convcl", home);
+  mkdir(home, 0700);
+  use_cache_home(home);
+  unsetenv("CONVCL_CACHE");
+
+  entries first, again;
+  CHECK(run_layers("opencl"), "cold run");
+  list_entries(dir, &first);
+  CHECK(first.count == 2, "one entry per program, got %d", first.count);
+
+  CHECK(run_layers("opencl"), "warm run");
+  list_entries(dir, &again);
+  CHECK(again.count == 2 && again.inode[0] == first.inode[0] && again.inode[1] == first.inode[1],
+        "a valid entry is loaded, not rewritten");
+
+  /* Truncated: cut the first entry in half. */
+  snprintf(path, sizeof path, "%s/%s", dir, first.name[0]);
+  CHECK(truncate(path, first.size[0] / 2) == 0, "truncate");
+  CHECK(run_layers("opencl"), "run after truncation");
+  list_entries(dir, &again);
+  CHECK(again.inode[0] != first.inode[0] && again.size[0] == first.size[0],
+        "a truncated entry is rebuilt");
+
+  /* Corrupt: flip bytes inside the binary, keeping the size. */
+  list_entries(dir, &first);
+  snprintf(path, sizeof path, "%s/%s", dir, first.name[1]);
+  overwrite(path, "\xde\xad\xbe\xef", 4, (long)first.size[1] - 64);
+  CHECK(run_layers("opencl"), "run after corruption");
+  list_entries(dir, &again);
+  CHECK(again.inode[1] != first.inode[1] && again.size[1] == first.size[1],
+        "a corrupt entry is rebuilt");
+
+  /* Foreign: another program's entry under this program's name. */
+  list_entries(dir, &first);
+  snprintf(path, sizeof path, "%s/%s", dir, first.name[0]);
+  snprintf(other, sizeof other, "%s/%s", dir, first.name[1]);
+  CHECK(link(other, path) == 0 || (unlink(path) == 0 && link(other, path) == 0), "replace entry");
+  CHECK(run_layers("opencl"), "run after a foreign entry");
+  list_entries(dir, &again);
+  CHECK(again.count == 2 && again.inode[0] != again.inode[1], "a foreign entry is rebuilt");
+
+  /* CONVCL_CACHE=0: nothing written. */
+  snprintf(home, sizeof home, "%s/off", root);
+  snprintf(dir, sizeof dir, "%s/convcl", home);
+  mkdir(home, 0700);
+  use_cache_home(home);
+  setenv("CONVCL_CACHE", "0", 1);
+  CHECK(run_layers("opencl"), "run with the cache off");
+  list_entries(dir, &again);
+  CHECK(again.count == 0, "CONVCL_CACHE=0 writes nothing, found %d", again.count);
+  unsetenv("CONVCL_CACHE");
+
+  /* A symlinked cache directory is not trusted. */
+  snprintf(home, sizeof home, "%s/link", root);
+  snprintf(other, sizeof other, "%s/elsewhere", root);
+  mkdir(home, 0700);
+  mkdir(other, 0700);
+  snprintf(dir, sizeof dir, "%s/convcl", home);
+  CHECK(symlink(other, dir) == 0, "symlink");
+  use_cache_home(home);
+  CHECK(run_layers("opencl"), "run with a symlinked cache directory");
+  list_entries(other, &again);
+  CHECK(again.count == 0, "nothing written through a symlink, found %d", again.count);
+
+  /* A group-writable cache directory is not trusted. */
+  snprintf(home, sizeof home, "%s/shared", root);
+  snprintf(dir, sizeof dir, "%s/convcl", home);
+  mkdir(home, 0700);
+  mkdir(dir, 0700);
+  chmod(dir, 0770);
+  use_cache_home(home);
+  CHECK(run_layers("opencl"), "run with a group-writable cache directory");
+  list_entries(dir, &again);
+  CHECK(again.count == 0, "nothing written to a group-writable directory, found %d", again.count);
+
+  char cmd[700];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+  CHECK(system(cmd) == 0, "cleanup");
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed ? 1 : 0;
+}
