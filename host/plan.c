@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const algo_names[CONVCL_ALGO_COUNT] = {"auto", "direct"};
+static const char *const algo_names[CONVCL_ALGO_COUNT] = {"auto", "direct", "implicit_gemm"};
 
 const char *convcl_algo_name(convcl_algo algo) {
   return algo >= 0 && algo < CONVCL_ALGO_COUNT ? algo_names[algo] : "unknown";
@@ -13,13 +13,17 @@ const char *convcl_algo_name(convcl_algo algo) {
 convcl_status convcl_algo_from_name(const char *name, convcl_algo *algo) {
   if (!name || !algo)
     return convcl_error(CONVCL_ERROR_NULL_POINTER, "convcl_algo_from_name: NULL argument");
-  for (int i = 0; i < CONVCL_ALGO_COUNT; i++)
+  char known[256] = "";
+  for (int i = 0; i < CONVCL_ALGO_COUNT; i++) {
     if (strcmp(name, algo_names[i]) == 0) {
       *algo = (convcl_algo)i;
       return CONVCL_OK;
     }
-  return convcl_error(CONVCL_ERROR_INVALID_VALUE,
-                      "unknown algorithm '%s': expected one of auto, direct", name);
+    strncat(known, i ? ", " : "", sizeof known - strlen(known) - 1);
+    strncat(known, algo_names[i], sizeof known - strlen(known) - 1);
+  }
+  return convcl_error(CONVCL_ERROR_INVALID_VALUE, "unknown algorithm '%s': expected one of %s",
+                      name, known);
 }
 
 /* AUTO takes the backend's first applicable solver (the table is in order of

@@ -204,10 +204,11 @@ CONVCL_API const char *convcl_context_build_log(const convcl_context *ctx);
 
 typedef enum convcl_algo {
   CONVCL_ALGO_AUTO = 0,
-  CONVCL_ALGO_DIRECT /* generic direct (gather form for transposed); always applicable */
+  CONVCL_ALGO_DIRECT,       /* generic direct (gather form for transposed); always applicable */
+  CONVCL_ALGO_IMPLICIT_GEMM /* convolution as a tiled GEMM over packed weights, no im2col buffer */
 } convcl_algo;
 
-#define CONVCL_ALGO_COUNT 2
+#define CONVCL_ALGO_COUNT 3
 
 /* "auto", "direct", ...; "unknown" for values outside the enum. Never NULL. */
 CONVCL_API const char *convcl_algo_name(convcl_algo algo);

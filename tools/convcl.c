@@ -40,7 +40,7 @@ static const char usage_text[] =
     "SHAPE        N, C, then spatial sizes: 1x3x224x224, 1,3,224,224 or \"(1, 3, 224, 224)\"\n"
     "--device D   auto (default), cpu, opencl, or opencl:P:D as 'convcl devices' lists them;\n"
     "             the environment variable CONVCL_DEVICE overrides auto\n"
-    "--algo A     auto (default) or an algorithm's name: direct\n"
+    "--algo A     auto (default) or an algorithm's name: direct, implicit_gemm\n"
     "--output-size S\n"
     "             ConvTranspose only: the spatial output size (e.g. 9x9), as PyTorch's\n"
     "             output_size argument\n"
