@@ -25,6 +25,10 @@ typedef struct bench_baseline {
                           double *min_ms, char *note, size_t cap);
 } bench_baseline;
 
+/* The baselines, defined where their library is found: bench/onednn.c, bench/clblast.c. */
+extern const bench_baseline baseline_onednn_nchw, baseline_onednn_blocked;
+extern const bench_baseline baseline_clblast_convgemm;
+
 /* Prepares the baselines to use threads CPU threads (the same as convcl's CPU path).
  * Call once, before any baseline runs. */
 void baselines_init(int threads);

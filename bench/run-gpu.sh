@@ -2,8 +2,10 @@
 # On a machine with an NVIDIA GPU and no network or package manager: build convcl against
 # the OpenCL headers and loader that CUDA's toolkit ships, bring up the NVIDIA OpenCL
 # platform (registering libnvidia-opencl.so.1 through OCL_ICD_VENDORS when no .icd file
-# is installed), and run the test suite on it. Everything it finds and does goes to
-# OUTDIR/gpu-run.log, so a failure to bring OpenCL up is on record.
+# is installed), run the test suite and a PyTorch conformance sweep on it, then
+# convcl-bench on the ResNet-50 suite at batch 1 and 32 beside PyTorch's cuDNN
+# (TF32 off) on the same layers, writing CSVs and a plot. Everything it finds and does
+# goes to OUTDIR/gpu-run.log, so a failure to bring OpenCL up is on record.
 # Usage: bench/run-gpu.sh OUTDIR
 set -uo pipefail
 out=${1:?usage: bench/run-gpu.sh OUTDIR}
@@ -49,3 +51,22 @@ echo "== devices"
 
 echo "== tests"
 ctest --test-dir "$build" --output-on-failure -j4
+
+gpu=$("$build/convcl" devices | awk '$1 == "*" && $2 ~ /^opencl:/ {print $2}')
+if [ -z "$gpu" ]; then
+  echo "auto did not pick an OpenCL GPU: no GPU measurements"
+  exit 1
+fi
+echo "== conformance on $gpu"
+python3 "$src/tests/conformance.py" "$build/convcl" --device "$gpu" --count 300 2>&1 | tail -3
+
+for batch in 1 32; do
+  echo "== convcl-bench resnet50, batch $batch, $gpu"
+  "$build/bench/convcl-bench" --suite resnet50 --device "$gpu" --algo all --batch "$batch" \
+    --runs 20 --format csv --output "$out/resnet50-b$batch-opencl.csv"
+  echo "== PyTorch cuDNN resnet50, batch $batch"
+  python3 "$src/bench/torch_baseline.py" --suite resnet50 --device cuda --batch "$batch" \
+    --runs 20 --output "$out/resnet50-b$batch-cudnn.csv"
+  python3 "$src/bench/plot.py" "$out/resnet50-b$batch-opencl.csv" "$out/resnet50-b$batch-cudnn.csv" \
+    -o "$out/resnet50-b$batch.png" --title "ResNet-50 batch $batch, $gpu vs cuDNN" || true
+done
