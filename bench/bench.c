@@ -6,6 +6,7 @@
 #include "peak.h"
 #include "report.h"
 #include "suite.h"
+#include "timing.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -96,12 +97,6 @@ fail(int status, const char *fmt, ...) {
   va_end(ap);
   fputc('\n', stderr);
   return status;
-}
-
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return 1e3 * (double)ts.tv_sec + 1e-6 * (double)ts.tv_nsec;
 }
 
 /* ---- Options -------------------------------------------------------------------- */
@@ -396,20 +391,6 @@ progress(const bench *b, const char *fmt, ...) {
 
 /* ---- Data ----------------------------------------------------------------------- */
 
-/* SplitMix64 from fixed seeds: every run, device and algorithm sees the same numbers. */
-static uint64_t splitmix64(uint64_t *state) {
-  uint64_t z = (*state += 0x9e3779b97f4a7c15u);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-  return z ^ (z >> 31);
-}
-
-/* Uniform in [-1, 1): 24 random bits, exactly representable. */
-static void fill_uniform(float *x, size_t n, uint64_t seed) {
-  uint64_t state = seed;
-  for (size_t i = 0; i < n; i++) x[i] = (float)((double)(splitmix64(&state) >> 40) * 0x1p-23 - 1.0);
-}
-
 static size_t shape_elems(const convcl_shape *s) {
   size_t n = 1;
   for (int i = 0; i < s->ndim; i++) n *= (size_t)s->dims[i];
@@ -461,9 +442,9 @@ static void layer_data_init(const bench_layer *l, layer_data *d) {
              in_n, w_n, d->output_elems);
     return;
   }
-  fill_uniform(d->input, in_n, 1);
-  fill_uniform(d->weights, w_n, 2);
-  if (d->bias) fill_uniform(d->bias, (size_t)l->desc.out_channels, 3);
+  bench_fill_uniform(d->input, in_n, 1);
+  bench_fill_uniform(d->weights, w_n, 2);
+  if (d->bias) bench_fill_uniform(d->bias, (size_t)l->desc.out_channels, 3);
 }
 
 static int layer_reference(const bench_layer *l, layer_data *d, char *err, size_t cap) {
@@ -497,11 +478,6 @@ static double max_rel_err(const layer_data *d) {
 }
 
 /* ---- Measuring ------------------------------------------------------------------- */
-
-static int compare_doubles(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 static bench_row *new_row(bench *b, const bench_layer *l, int device, const char *algo) {
   bench_row *row = &b->rows[b->row_count++];
@@ -570,10 +546,10 @@ static void measure(bench *b, int layer, layer_data *data, int device, convcl_al
   for (int pass = 0; pass < 2; pass++) {
     convcl_plan_destroy(plan);
     plan = NULL;
-    double t0 = now_ms();
+    double t0 = bench_now_ms();
     convcl_status st =
         convcl_plan_create(ctx, &l->desc, &l->input, data->weights, data->bias, algo, &plan);
-    double t = now_ms() - t0;
+    double t = bench_now_ms() - t0;
     if (st != CONVCL_OK) {
       if (st == CONVCL_ERROR_ALGO_NOT_APPLICABLE && algo != CONVCL_ALGO_AUTO) {
         row->skipped = 1;
@@ -593,24 +569,21 @@ static void measure(bench *b, int layer, layer_data *data, int device, convcl_al
   /* Poisoned, so that elements no run writes show up in --verify. */
   for (size_t i = 0; i < data->output_elems; i++) data->output[i] = NAN;
   progress(b, "%s/%s on %s (%s): run", l->suite, l->name, dev->id, row->algo);
-  double t0 = now_ms();
+  double t0 = bench_now_ms();
   convcl_status st = convcl_plan_run(plan, data->input, data->output);
-  if (st == CONVCL_OK) row->first_ms = now_ms() - t0;
+  if (st == CONVCL_OK) row->first_ms = bench_now_ms() - t0;
   for (long i = 0; st == CONVCL_OK && i < b->warmup; i++)
     st = convcl_plan_run(plan, data->input, data->output);
   for (long i = 0; st == CONVCL_OK && i < b->runs; i++) {
-    t0 = now_ms();
+    t0 = bench_now_ms();
     st = convcl_plan_run(plan, data->input, data->output);
-    b->times[i] = now_ms() - t0;
+    b->times[i] = bench_now_ms() - t0;
   }
   if (st != CONVCL_OK) {
     row_fail(row, "run: %s", convcl_last_error());
     goto cleanup;
   }
-  qsort(b->times, (size_t)b->runs, sizeof *b->times, compare_doubles);
-  row->min_ms = b->times[0];
-  row->median_ms = b->runs % 2 ? b->times[b->runs / 2]
-                               : 0.5 * (b->times[b->runs / 2 - 1] + b->times[b->runs / 2]);
+  bench_stats(b->times, (int)b->runs, &row->median_ms, &row->min_ms);
   row->gflops = (double)data->flops / (row->median_ms * 1e6);
   row->peak_pct = 100 * row->gflops / dev->peak_gflops;
 

@@ -4,6 +4,7 @@
  * weights [out, in, kh, kw], as in PyTorch. Only the convgemm call is timed; uploads and
  * CLBlast's kernel compilation (its first call) happen before. */
 #include "baseline.h"
+#include "timing.h"
 
 #include <clblast_c.h>
 
@@ -150,15 +151,6 @@ static const char *status_name(CLBlastStatusCode s) {
   return "unknown status";
 }
 
-/* Uniform in [-1, 1) from a fixed seed, so every run of the bench times the same data. */
-static void fill_random(float *x, size_t n, uint64_t seed) {
-  uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
-  for (size_t i = 0; i < n; i++) {
-    s = s * 6364136223846793005ull + 1442695040888963407ull;
-    x[i] = (float)((double)(s >> 40) / (double)(1ull << 23) - 1.0);
-  }
-}
-
 /* One layer's convgemm arguments and buffers. */
 typedef struct clblast_layer {
   cl_command_queue queue; /* borrowed from the device cache */
@@ -174,7 +166,7 @@ static void layer_destroy(clblast_layer *l) {
   memset(l, 0, sizeof *l);
 }
 
-/* A device buffer of n floats holding fill_random(seed), or only allocated (seed 0). */
+/* A device buffer of n floats holding bench_fill_uniform(seed), or only allocated (seed 0). */
 static cl_mem device_buffer(cl_command_queue queue, size_t n, uint64_t seed, char *note,
                             size_t cap) {
   cl_context context = NULL;
@@ -193,7 +185,7 @@ static cl_mem device_buffer(cl_command_queue queue, size_t n, uint64_t seed, cha
     clReleaseMemObject(mem);
     return NULL;
   }
-  fill_random(host, n, seed);
+  bench_fill_uniform(host, n, seed);
   err = clEnqueueWriteBuffer(queue, mem, CL_TRUE, 0, n * sizeof *host, host, 0, NULL, NULL);
   free(host);
   if (err != CL_SUCCESS) {
@@ -289,17 +281,6 @@ static CLBlastStatusCode layer_run(clblast_layer *l) {
   return (CLBlastStatusCode)clFinish(l->queue);
 }
 
-static double now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
-}
-
-static int compare_double(const void *a, const void *b) {
-  const double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
 static baseline_status clblast_time(const char *device, const convcl_conv_desc *desc,
                                     const convcl_shape *input, int warmup, int runs,
                                     double *median_ms, double *min_ms, char *note, size_t cap) {
@@ -319,17 +300,15 @@ static baseline_status clblast_time(const char *device, const convcl_conv_desc *
   CLBlastStatusCode s = CLBlastSuccess;
   for (int i = 0; i < warmup && s == CLBlastSuccess; i++) s = layer_run(&l);
   for (int i = 0; i < runs && s == CLBlastSuccess; i++) {
-    const double t0 = now_ms();
+    const double t0 = bench_now_ms();
     s = layer_run(&l);
-    ms[i] = now_ms() - t0;
+    ms[i] = bench_now_ms() - t0;
   }
   if (s != CLBlastSuccess) {
     snprintf(note, cap, "CLBlastSconvgemm: status %d (%s)", (int)s, status_name(s));
     goto cleanup;
   }
-  qsort(ms, (size_t)runs, sizeof *ms, compare_double);
-  *median_ms = runs % 2 ? ms[runs / 2] : 0.5 * (ms[runs / 2 - 1] + ms[runs / 2]);
-  *min_ms = ms[0];
+  bench_stats(ms, runs, median_ms, min_ms);
   snprintf(note, cap, "CLBlast convgemm (im2col + GEMM)%s",
            desc->has_bias ? ", bias not applied" : "");
   result = BASELINE_MEASURED;

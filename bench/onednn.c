@@ -5,6 +5,7 @@
  *                   them before timing, as a framework that keeps blocked tensors would.
  * Only the convolution primitive is timed; reorders, JIT and allocation happen before. */
 #include "baseline.h"
+#include "timing.h"
 
 #include <oneapi/dnnl/dnnl.h>
 #include <oneapi/dnnl/dnnl_debug.h>
@@ -48,15 +49,6 @@ static int failed(dnnl_status_t s, const char *what, char *note, size_t cap) {
   return 1;
 }
 
-/* Uniform in [-1, 1) from a fixed seed, so every run of the bench times the same data. */
-static void fill_random(float *x, size_t n, uint64_t seed) {
-  uint64_t s = seed * 0x9E3779B97F4A7C15ull + 1;
-  for (size_t i = 0; i < n; i++) {
-    s = s * 6364136223846793005ull + 1442695040888963407ull;
-    x[i] = (float)((double)(s >> 40) / (double)(1ull << 23) - 1.0);
-  }
-}
-
 /* Row-major strides of dims[0..n). */
 static void plain_strides(int n, const dnnl_dim_t *dims, dnnl_dim_t *strides) {
   dnnl_dim_t s = 1;
@@ -66,14 +58,14 @@ static void plain_strides(int n, const dnnl_dim_t *dims, dnnl_dim_t *strides) {
   }
 }
 
-/* A memory in md filled with fill_random(seed); md is in PyTorch's element order, so the
+/* A memory in md filled with bench_fill_uniform(seed); md is in PyTorch's element order, so the
  * data equal what a caller of convcl_ref_conv gets from fill_random with that seed. */
 static dnnl_status_t user_memory(dnnl_memory_t *mem, const dnnl_memory_desc_t *md,
                                  dnnl_engine_t engine, uint64_t seed) {
   dnnl_status_t s = dnnl_memory_create(mem, md, engine, DNNL_MEMORY_ALLOCATE);
   void *p = NULL;
   if (s == dnnl_success) s = dnnl_memory_get_data_handle(*mem, &p);
-  if (s == dnnl_success) fill_random(p, dnnl_memory_desc_get_size(md) / sizeof(float), seed);
+  if (s == dnnl_success) bench_fill_uniform(p, dnnl_memory_desc_get_size(md) / sizeof(float), seed);
   return s;
 }
 
@@ -272,17 +264,6 @@ static dnnl_status_t layer_run(const onednn_layer *l) {
   return s == dnnl_success ? dnnl_stream_wait(l->stream) : s;
 }
 
-static double now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
-}
-
-static int compare_double(const void *a, const void *b) {
-  const double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
 /* The threads oneDNN's OpenMP runtime will use (baselines_init set them), for the note;
  * 0 when not an OpenMP build or not found. */
 static int omp_threads(void) {
@@ -316,13 +297,11 @@ static baseline_status onednn_time(int blocked, const char *device, const convcl
   for (int i = 0; i < warmup; i++)
     if (failed(layer_run(&l), "primitive_execute", note, cap)) goto cleanup;
   for (int i = 0; i < runs; i++) {
-    const double t0 = now_ms();
+    const double t0 = bench_now_ms();
     if (failed(layer_run(&l), "primitive_execute", note, cap)) goto cleanup;
-    ms[i] = now_ms() - t0;
+    ms[i] = bench_now_ms() - t0;
   }
-  qsort(ms, (size_t)runs, sizeof *ms, compare_double);
-  *median_ms = runs % 2 ? ms[runs / 2] : 0.5 * (ms[runs / 2 - 1] + ms[runs / 2]);
-  *min_ms = ms[0];
+  bench_stats(ms, runs, median_ms, min_ms);
   const char *impl = "?";
   dnnl_primitive_desc_query(l.pd, dnnl_query_impl_info_str, 0, &impl);
   const int threads = omp_threads();
