@@ -8,7 +8,9 @@
 #include "suite.h"
 #include "timing.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <ftw.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -58,12 +60,13 @@ static const char usage_text[] =
     "  --help             this text\n"
     "\n"
     "Each row is a layer on a device with an algorithm, in a fresh context:\n"
-    "  plan_cold_ms       the first convcl_plan_create: validation, kernel compilation and the\n"
-    "                     weight upload. OpenCL drivers keep compiled kernels in disk\n"
-    "                     caches of their own (PoCL: POCL_KERNEL_CACHE=0 turns it off;\n"
-    "                     NVIDIA: CUDA_CACHE_DISABLE=1), so after a first run this may not\n"
-    "                     include a full compile.\n"
-    "  plan_warm_ms       a second plan of the same layer in the same context\n"
+    "  plan_cold_ms       the first convcl_plan_create, with convcl's disk cache empty:\n"
+    "                     validation, kernel compilation and the weight upload. OpenCL drivers\n"
+    "                     keep compiled kernels in disk caches of their own (PoCL:\n"
+    "                     POCL_KERNEL_CACHE=0 turns it off; NVIDIA: CUDA_CACHE_DISABLE=1), so\n"
+    "                     after a first run this may not include a full driver compile.\n"
+    "  plan_warm_ms       the same plan in another fresh context: kernels load from convcl's\n"
+    "                     disk cache (a private one the bench empties; CONVCL_CACHE=0: none)\n"
     "  first_ms           the first convcl_plan_run\n"
     "  median_ms, min_ms  over --runs runs after --warmup; each is one blocking\n"
     "                     convcl_plan_run on host buffers, so OpenCL times include the copies\n"
@@ -530,8 +533,47 @@ static void attach_baselines(bench *b, int layer, bench_row *row) {
   row->baseline_count = b->baseline_result_counts[slot];
 }
 
-/* One row: a fresh context, so the first plan pays for compilation; then a second
- * plan, the first run, the warm-up and the timed runs. */
+/* The bench's own program cache directory (XDG_CACHE_HOME for convcl), emptied before
+ * each cold plan so that plan compiles, and kept for the warm plan, which then loads
+ * from disk as an application's next start would. Empty when CONVCL_CACHE=0. A driver
+ * that keeps its cache under XDG_CACHE_HOME too (PoCL) starts each bench run cold. */
+static char cache_home[64];
+
+static void cache_clear(void) {
+  char dir[128], path[512];
+  snprintf(dir, sizeof dir, "%s/convcl", cache_home);
+  DIR *d = cache_home[0] ? opendir(dir) : NULL;
+  if (!d) return;
+  for (struct dirent *e; (e = readdir(d)) != NULL;) {
+    if (e->d_name[0] == '.') continue;
+    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+    unlink(path);
+  }
+  closedir(d);
+}
+
+static void cache_setup(void) {
+  const char *off = getenv("CONVCL_CACHE");
+  if (off && strcmp(off, "0") == 0) return;
+  snprintf(cache_home, sizeof cache_home, "/tmp/convcl-bench-XXXXXX");
+  if (!mkdtemp(cache_home) || setenv("XDG_CACHE_HOME", cache_home, 1) != 0) cache_home[0] = '\0';
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)st, (void)flag, (void)ftw;
+  remove(path);
+  return 0;
+}
+
+/* Removes the whole directory: OpenCL drivers that honour XDG_CACHE_HOME (PoCL) put
+ * their own caches beside convcl's. */
+static void cache_remove(void) {
+  if (cache_home[0]) nftw(cache_home, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* One row: a cold plan in a fresh context with an empty disk cache (it compiles), a warm
+ * plan in another fresh context (it loads the binaries the cold plan left on disk), then
+ * the first run, the warm-up and the timed runs. */
 static void measure(bench *b, int layer, layer_data *data, int device, convcl_algo algo) {
   const bench_layer *l = &b->layers.items[layer];
   const bench_device *dev = &b->devices[device];
@@ -543,9 +585,18 @@ static void measure(bench *b, int layer, layer_data *data, int device, convcl_al
     row_fail(row, "cannot open %s: %s", dev->id, convcl_last_error());
     return;
   }
+  cache_clear();
   for (int pass = 0; pass < 2; pass++) {
     convcl_plan_destroy(plan);
     plan = NULL;
+    if (pass == 1) {
+      convcl_context_destroy(ctx);
+      ctx = NULL;
+      if (convcl_context_create(dev->id, &ctx) != CONVCL_OK) {
+        row_fail(row, "cannot open %s: %s", dev->id, convcl_last_error());
+        goto cleanup;
+      }
+    }
     double t0 = bench_now_ms();
     convcl_status st =
         convcl_plan_create(ctx, &l->desc, &l->input, data->weights, data->bias, algo, &plan);
@@ -807,7 +858,9 @@ int main(int argc, char **argv) {
   bench b;
   output_file file = {NULL, NULL};
   memset(&b, 0, sizeof b);
+  cache_setup();
   int status = run(&b, &file, argc, argv);
+  cache_remove();
   if (file.f) output_close(b.opt.output, &file, 0);
   bench_free(&b);
   return status;
