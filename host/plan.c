@@ -26,20 +26,24 @@ convcl_status convcl_algo_from_name(const char *name, convcl_algo *algo) {
                       name, known);
 }
 
-/* AUTO takes the backend's first applicable solver (the table is in order of
- * preference); a named algorithm must be applicable. */
+/* The index of the first solver at or after from that may run p, or the solver count:
+ * AUTO takes them in the backend's order of preference, a named algorithm only its own. */
+static size_t next_solver(const convcl_context *ctx, const convcl_problem *p, convcl_algo algo,
+                          size_t from) {
+  const convcl_backend *b = ctx->backend;
+  for (; from < b->solver_count; from++) {
+    const convcl_solver *s = b->solvers[from];
+    if ((algo == CONVCL_ALGO_AUTO || s->algo == algo) && s->applicable(ctx, p)) break;
+  }
+  return from;
+}
+
 static convcl_status choose(const convcl_context *ctx, const convcl_problem *p, convcl_algo algo,
-                            const convcl_solver **out) {
+                            size_t *index) {
   if (algo < 0 || algo >= CONVCL_ALGO_COUNT)
     return convcl_error(CONVCL_ERROR_INVALID_VALUE, "unknown algorithm value %d", (int)algo);
-  const convcl_backend *b = ctx->backend;
-  for (size_t i = 0; i < b->solver_count; i++) {
-    const convcl_solver *s = b->solvers[i];
-    if ((algo == CONVCL_ALGO_AUTO || s->algo == algo) && s->applicable(ctx, p)) {
-      *out = s;
-      return CONVCL_OK;
-    }
-  }
+  *index = next_solver(ctx, p, algo, 0);
+  if (*index < ctx->backend->solver_count) return CONVCL_OK;
   return convcl_error(
       CONVCL_ERROR_ALGO_NOT_APPLICABLE, "algorithm '%s' cannot run this %dD %s on device %s (%s)",
       convcl_algo_name(algo), p->rank, p->transposed ? "transposed convolution" : "convolution",
@@ -53,10 +57,11 @@ convcl_status convcl_plan_query(convcl_context *ctx, const convcl_conv_desc *des
     return convcl_error(CONVCL_ERROR_NULL_POINTER, "convcl_plan_query: %s is NULL",
                         ctx ? "chosen" : "ctx");
   convcl_problem p;
-  const convcl_solver *s;
+  size_t index;
   convcl_status st = convcl_problem_init(&p, desc, input);
-  if (st == CONVCL_OK) st = choose(ctx, &p, algo, &s);
+  if (st == CONVCL_OK) st = choose(ctx, &p, algo, &index);
   if (st != CONVCL_OK) return st;
+  const convcl_solver *s = ctx->backend->solvers[index];
   *chosen = s->algo;
   if (workspace_bytes) *workspace_bytes = s->workspace ? s->workspace(ctx, &p) : 0;
   convcl_error_clear();
@@ -70,7 +75,7 @@ convcl_status convcl_plan_create(convcl_context *ctx, const convcl_conv_desc *de
   if (!ctx) return convcl_error(CONVCL_ERROR_NULL_POINTER, "the context is NULL");
   if (!weights) return convcl_error(CONVCL_ERROR_NULL_POINTER, "the weights pointer is NULL");
   convcl_problem p;
-  const convcl_solver *s;
+  size_t index;
   convcl_status st = convcl_problem_init(&p, desc, input);
   if (st != CONVCL_OK) return st;
   if (p.has_bias && !bias)
@@ -79,14 +84,24 @@ convcl_status convcl_plan_create(convcl_context *ctx, const convcl_conv_desc *de
   if (!p.has_bias && bias)
     return convcl_error(CONVCL_ERROR_INVALID_VALUE,
                         "a bias was given but the descriptor has none (has_bias=0)");
-  if ((st = choose(ctx, &p, algo, &s)) != CONVCL_OK) return st;
+  if ((st = choose(ctx, &p, algo, &index)) != CONVCL_OK) return st;
   convcl_plan *plan = calloc(1, sizeof *plan);
   if (!plan) return convcl_error(CONVCL_ERROR_OUT_OF_MEMORY, "cannot allocate a plan");
   plan->ctx = ctx;
-  plan->solver = s;
   plan->problem = p;
-  plan->workspace_bytes = s->workspace ? s->workspace(ctx, &p) : 0;
-  if ((st = s->create(plan, weights, bias)) != CONVCL_OK) {
+  /* A solver whose kernels do not build on this device leaves AUTO to the next one;
+   * the generic direct solver comes last, and its kernels built when the device opened. */
+  for (;;) {
+    const convcl_solver *s = ctx->backend->solvers[index];
+    plan->solver = s;
+    plan->impl = NULL;
+    plan->workspace_bytes = s->workspace ? s->workspace(ctx, &p) : 0;
+    st = s->create(plan, weights, bias);
+    if (st != CONVCL_ERROR_BUILD_FAILED || algo != CONVCL_ALGO_AUTO) break;
+    index = next_solver(ctx, &p, algo, index + 1);
+    if (index == ctx->backend->solver_count) break;
+  }
+  if (st != CONVCL_OK) {
     free(plan);
     return st;
   }

@@ -163,7 +163,7 @@ typedef struct convcl_device_info {
   char platform[128]; /* OpenCL platform name; "" for cpu */
   char type[16];      /* "cpu", "gpu", "accelerator", "other" */
   char version[128];  /* OpenCL version string; "" for cpu */
-  char driver[128];   /* driver version; "" for cpu */
+  char driver[128];   /* driver version; for cpu the library version and instruction set */
   int compute_units;  /* for cpu: the threads the CPU path uses */
   uint64_t global_mem_bytes;
   uint64_t max_alloc_bytes;

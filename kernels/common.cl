@@ -1,4 +1,4 @@
-/* Shared head of every convcl program: the work-group size and flat-index splitting. */
+/* Shared head of every convcl program: work-group size, index splitting, padding modes. */
 
 /* Work-group size. The host passes -DWG=n and launches with the same n. */
 #ifndef WG
@@ -17,4 +17,28 @@ void split_index(long i, int channels, int4 size, long *n, int *ch, int *d, int 
   i /= size.x;
   *ch = (int)(i % channels);
   *n = i / channels;
+}
+
+/* convcl_padding_mode's values. */
+#define MODE_ZEROS 0
+#define MODE_REFLECT 1
+#define MODE_REPLICATE 2
+#define MODE_CIRCULAR 3
+
+/* Maps coordinate i of the padded input back into [0, size), or to -1 where the
+ * padding is zeros. PyTorch bounds the padding (reflect < size, circular <= size),
+ * so one reflection suffices; circular uses a true modulo all the same. */
+int map_coord(int i, int size, int mode) {
+  if (i >= 0 && i < size) return i;
+  switch (mode) {
+  case MODE_REFLECT:
+    return i < 0 ? -i : 2 * (size - 1) - i;
+  case MODE_REPLICATE:
+    return clamp(i, 0, size - 1);
+  case MODE_CIRCULAR:
+    return (i % size + size) % size;
+  case MODE_ZEROS:
+  default:
+    return -1;
+  }
 }

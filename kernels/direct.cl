@@ -1,29 +1,5 @@
 /* Generic direct convolution, 1D/2D/3D as 3D: one work-item per output element. */
 
-/* convcl_padding_mode's values. */
-#define MODE_ZEROS 0
-#define MODE_REFLECT 1
-#define MODE_REPLICATE 2
-#define MODE_CIRCULAR 3
-
-/* Maps coordinate i of the padded input back into [0, size), or to -1 where the
- * padding is zeros. PyTorch bounds the padding (reflect < size, circular <= size),
- * so one reflection suffices; circular uses a true modulo all the same. */
-int map_coord(int i, int size, int mode) {
-  if (i >= 0 && i < size) return i;
-  switch (mode) {
-  case MODE_REFLECT:
-    return i < 0 ? -i : 2 * (size - 1) - i;
-  case MODE_REPLICATE:
-    return clamp(i, 0, size - 1);
-  case MODE_CIRCULAR:
-    return (i % size + size) % size;
-  case MODE_ZEROS:
-  default:
-    return -1;
-  }
-}
-
 /* y[n, oc, o] = bias[oc] + sum over ic of oc's group and taps t of
  *   x[n, ic, map(o * stride - pad + t * dilation)] * w[oc, ic % (c / groups), t].
  * Vectors hold D, H, W in x, y, z. bias is only read when has_bias is set (the host

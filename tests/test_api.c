@@ -351,8 +351,17 @@ static void test_contexts_and_plans(void) {
   convcl_algo chosen = CONVCL_ALGO_AUTO;
   size_t ws = 1;
   CHECK(convcl_plan_query(ctx, &d, &x, CONVCL_ALGO_AUTO, &chosen, &ws) == CONVCL_OK &&
-            chosen == CONVCL_ALGO_DIRECT,
+            chosen != CONVCL_ALGO_AUTO,
         "query");
+  convcl_conv_desc t = transposed(2, 2, 3, 3);
+  convcl_algo direct = CONVCL_ALGO_AUTO;
+  CHECK(convcl_plan_query(ctx, &t, &x, CONVCL_ALGO_AUTO, &direct, NULL) == CONVCL_OK &&
+            direct == CONVCL_ALGO_DIRECT,
+        "transposed runs direct");
+  CHECK(convcl_plan_query(ctx, &t, &x, CONVCL_ALGO_IMPLICIT_GEMM, &direct, NULL) ==
+                CONVCL_ERROR_ALGO_NOT_APPLICABLE &&
+            strstr(convcl_last_error(), "implicit_gemm"),
+        "implicit_gemm does not run transposed: %s", convcl_last_error());
   if (convcl_plan_create(ctx, &d, &x, w, b, CONVCL_ALGO_AUTO, &plan) != CONVCL_OK) {
     CHECK(0, "plan: %s", convcl_last_error());
   } else {
@@ -365,7 +374,7 @@ static void test_contexts_and_plans(void) {
     convcl_shape os;
     convcl_plan_output_shape(plan, &os);
     CHECK(same_shape(os, SHAPE(1, 3, 2, 2)), "plan output shape");
-    CHECK(convcl_plan_algo(plan) == CONVCL_ALGO_DIRECT, "plan algo");
+    CHECK(convcl_plan_algo(plan) == chosen, "plan algo is the query's");
     convcl_plan_destroy(plan);
   }
   convcl_context_destroy(ctx);

@@ -138,7 +138,10 @@ if expect_ok "README info" info "$README_SPEC" --input 1x1x28x28; then
   stdout_has "README info output" "1x32x28x28"
   stdout_has "README info parameters" "832"
   stdout_has "README info weight" "32x1x5x5"
-  stdout_has "README info algorithm" "direct"
+  stdout_has "README info algorithm" "implicit_gemm"
+fi
+if expect_ok "info --algo direct" info "$README_SPEC" --input 1x1x28x28 --device cpu --algo direct; then
+  stdout_has "info --algo direct" "direct"
 fi
 expect_ok "info unbatched" info "$C2" --input 3x9x9 && stdout_has "info unbatched" "8x7x7"
 expect_ok "info cpu" info "$C2" --input 1x3x8x8 --device cpu --algo direct && stdout_has "info cpu" "cpu"

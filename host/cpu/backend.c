@@ -6,7 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static const convcl_solver *const cpu_solvers[] = {&convcl_cpu_direct};
+/* In order of preference: AUTO takes the first applicable one. */
+static const convcl_solver *const cpu_solvers[] = {&convcl_cpu_implicit_gemm, &convcl_cpu_direct};
 
 static void cpu_context_destroy(convcl_context *ctx) { convcl_pool_destroy(ctx->impl); }
 
@@ -55,6 +56,9 @@ void convcl_cpu_device_info(convcl_device_info *info) {
   convcl_strlcpy(info->type, "cpu", sizeof info->type);
   cpu_name(info->name, sizeof info->name);
   info->compute_units = thread_count();
+  /* The microkernels' instruction set stands where OpenCL devices show their driver. */
+  snprintf(info->driver, sizeof info->driver, "convcl %s, %s", CONVCL_VERSION,
+           convcl_cpu_isa_get()->name);
   long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
   if (pages > 0 && page > 0) info->global_mem_bytes = (uint64_t)pages * (uint64_t)page;
   info->max_alloc_bytes = info->global_mem_bytes;

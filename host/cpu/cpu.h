@@ -1,4 +1,5 @@
-/* The CPU backend's own pieces: the thread pool and the solvers. */
+/* The CPU backend's own pieces: the thread pool, the ISA dispatch, the microkernels
+ * and the solvers. */
 #ifndef CONVCL_CPU_H
 #define CONVCL_CPU_H
 
@@ -17,6 +18,55 @@ void convcl_pool_for(convcl_pool *pool, int64_t count, void (*fn)(void *arg, int
 
 /* The pool of a CPU context. */
 convcl_pool *convcl_cpu_pool(const convcl_context *ctx);
+
+/* A GEMM microkernel: one MR x NR tile of C from an MR-row panel of A (kc steps of MR
+ * values) and an NR-column panel of B (kc steps of NR values):
+ *   C[0:m, 0:n] = (accumulate ? C : bias) + A * B
+ * with C's rows ldc floats apart, 1 <= m <= MR and 1 <= n <= NR. Rows m..MR and
+ * columns n..NR are computed and dropped, so panels are zero-padded to full tiles and
+ * edges cost no special code.
+ * bias is NULL (zero) or holds m values, one per row; it is read only when
+ * accumulate is 0, so a K loop split in blocks adds the bias once. */
+typedef void (*convcl_f32_gemm_fn)(size_t kc, const float *a, const float *b, float *c, size_t ldc,
+                                   size_t m, size_t n, const float *bias, int accumulate);
+
+/* The instruction set the CPU path runs, with its microkernels and their tiles. */
+typedef struct convcl_cpu_isa {
+  const char *name; /* "avx512", "avx2", "scalar": what CONVCL_CPU_ISA accepts */
+  int mr, nr;
+  int fma_per_cycle; /* multiply-adds per cycle and core the microkernel reaches, roughly */
+  convcl_f32_gemm_fn gemm;
+} convcl_cpu_isa;
+
+/* The best instruction set this processor and OS support, or the one CONVCL_CPU_ISA
+ * names when that is supported (a request above what the CPU has is lowered to the best
+ * it has; an unknown name is ignored). Chosen once per process. */
+const convcl_cpu_isa *convcl_cpu_isa_get(void);
+
+void convcl_f32_gemm_4x16__scalar(size_t kc, const float *a, const float *b, float *c, size_t ldc,
+                                  size_t m, size_t n, const float *bias, int accumulate);
+void convcl_f32_gemm_6x16__avx2(size_t kc, const float *a, const float *b, float *c, size_t ldc,
+                                size_t m, size_t n, const float *bias, int accumulate);
+void convcl_f32_gemm_8x32__avx512(size_t kc, const float *a, const float *b, float *c, size_t ldc,
+                                  size_t m, size_t n, const float *bias, int accumulate);
+
+extern const convcl_solver convcl_cpu_implicit_gemm;
+/* PyTorch pads first, then convolves; mapping a padded coordinate back to the input
+ * gives the same values without the copy. Validation guarantees one wrap at most. */
+static inline int64_t convcl_cpu_source_index(convcl_padding_mode mode, int64_t x, int64_t size) {
+  if (x >= 0 && x < size) return x;
+  switch (mode) {
+    case CONVCL_PADDING_REFLECT:
+      return x < 0 ? -x : 2 * (size - 1) - x;
+    case CONVCL_PADDING_REPLICATE:
+      return x < 0 ? 0 : size - 1;
+    case CONVCL_PADDING_CIRCULAR:
+      return x < 0 ? x + size : x - size;
+    case CONVCL_PADDING_ZEROS:
+      break;
+  }
+  return -1;
+}
 
 extern const convcl_solver convcl_cpu_direct;
 

@@ -13,26 +13,9 @@ typedef struct direct_plan {
   int64_t *table[3]; /* [out[i] * kernel[i]] */
 } direct_plan;
 
-/* PyTorch pads first, then convolves; mapping a padded coordinate back to the input
- * gives the same values without the copy. Validation guarantees one wrap at most. */
-static int64_t source_index(convcl_padding_mode mode, int64_t x, int64_t size) {
-  if (x >= 0 && x < size) return x;
-  switch (mode) {
-    case CONVCL_PADDING_REFLECT:
-      return x < 0 ? -x : 2 * (size - 1) - x;
-    case CONVCL_PADDING_REPLICATE:
-      return x < 0 ? 0 : size - 1;
-    case CONVCL_PADDING_CIRCULAR:
-      return x < 0 ? x + size : x - size;
-    case CONVCL_PADDING_ZEROS:
-      break;
-  }
-  return -1;
-}
-
 static int64_t gather_index(const convcl_problem *p, int dim, int64_t o, int64_t t) {
   const int64_t s = p->stride[dim], d = p->dilation[dim], pb = p->pad_begin[dim];
-  if (!p->transposed) return source_index(p->mode, o * s - pb + t * d, p->in[dim]);
+  if (!p->transposed) return convcl_cpu_source_index(p->mode, o * s - pb + t * d, p->in[dim]);
   const int64_t x = o + pb - t * d;
   if (x < 0 || x % s != 0 || x / s >= p->in[dim]) return -1;
   return x / s;

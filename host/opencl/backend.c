@@ -16,13 +16,26 @@ struct convcl_cl_cached_program {
   convcl_cl_cached_program *next;
 };
 
-/* What each program is built from; name is the kernel file that messages cite. */
+/* What each program is built from; name is the kernel file that messages cite,
+ * options the program's own build options beside the context's. */
 static const struct {
   const char *name;
   const char *sources[2];
+  const char *options;
 } program_sources[CONVCL_CL_PROGRAM_COUNT] = {
-    [CONVCL_CL_PROGRAM_DIRECT] = {"direct.cl", {convcl_cl_common, convcl_cl_direct}},
-    [CONVCL_CL_PROGRAM_TRANSPOSED] = {"transposed.cl", {convcl_cl_common, convcl_cl_transposed}},
+    [CONVCL_CL_PROGRAM_DIRECT] = {"direct.cl", {convcl_cl_common, convcl_cl_direct}, ""},
+    [CONVCL_CL_PROGRAM_TRANSPOSED] = {"transposed.cl",
+                                      {convcl_cl_common, convcl_cl_transposed},
+                                      ""},
+    [CONVCL_CL_PROGRAM_IGEMM_GPU] = {"igemm.cl",
+                                     {convcl_cl_common, convcl_cl_igemm},
+                                     convcl_cl_igemm_gpu_options},
+    [CONVCL_CL_PROGRAM_IGEMM_SMALL] = {"igemm.cl",
+                                       {convcl_cl_common, convcl_cl_igemm},
+                                       convcl_cl_igemm_small_options},
+    [CONVCL_CL_PROGRAM_IGEMM_CPU] = {"igemm.cl",
+                                     {convcl_cl_common, convcl_cl_igemm},
+                                     convcl_cl_igemm_cpu_options},
 };
 
 const char *convcl_cl_error_name(cl_int err) {
@@ -290,16 +303,17 @@ static convcl_status build_program(const convcl_opencl_state *cl, convcl_context
 
   /* clCreateProgramWithSource takes const char **, so not the const table itself. */
   const char *sources[2] = {program_sources[id].sources[0], program_sources[id].sources[1]};
-  char key[CONVCL_CL_CACHE_KEY_MAX];
-  convcl_cl_cache_key(cl, sources, 2, cl->options, key, sizeof key);
-  cl_program program = convcl_cl_cache_load(cl, key, cl->options);
+  char options[512], key[CONVCL_CL_CACHE_KEY_MAX];
+  snprintf(options, sizeof options, "%s %s", cl->options, program_sources[id].options);
+  convcl_cl_cache_key(cl, sources, 2, options, key, sizeof key);
+  cl_program program = convcl_cl_cache_load(cl, key, options);
   if (program) {
     *program_out = program;
     return CONVCL_OK;
   }
   program = clCreateProgramWithSource(cl->context, 2, sources, NULL, &err);
   if (err != CL_SUCCESS) return device_fail(cl, name, "clCreateProgramWithSource", err);
-  err = clBuildProgram(program, 1, &cl->device, cl->options, NULL, NULL);
+  err = clBuildProgram(program, 1, &cl->device, options, NULL, NULL);
   if (err == CL_SUCCESS) {
     convcl_cl_cache_store(program, key);
     *program_out = program;
@@ -430,7 +444,8 @@ static void opencl_context_destroy(convcl_context *ctx) {
   ctx->impl = NULL;
 }
 
-static const convcl_solver *const opencl_solvers[] = {&convcl_opencl_direct_solver};
+static const convcl_solver *const opencl_solvers[] = {&convcl_opencl_igemm_solver,
+                                                      &convcl_opencl_direct_solver};
 
 static const convcl_backend opencl_backend = {
     /* .kind = */ CONVCL_BACKEND_OPENCL,
@@ -439,8 +454,10 @@ static const convcl_backend opencl_backend = {
     /* .context_destroy = */ opencl_context_destroy,
 };
 
-/* Opens e's device; with build, builds every program, which both proves the device
- * can run the kernels and warms the cache. */
+/* Opens e's device; with build, builds the always-applicable programs (direct and
+ * transposed), which proves the device can run every convolution and warms the cache.
+ * The fast solvers' programs build at their first plan; when one fails to build, AUTO
+ * falls back to the next solver. */
 static convcl_status state_open(const cl_entry *e, int build, convcl_opencl_state **cl_out) {
   cl_int err;
   convcl_status status = CONVCL_OK;
@@ -476,9 +493,10 @@ static convcl_status state_open(const cl_entry *e, int build, convcl_opencl_stat
     status = device_fail(cl, NULL, "clCreateCommandQueue", err);
     goto cleanup;
   }
-  for (int id = 0; build && id < CONVCL_CL_PROGRAM_COUNT; ++id) {
+  const convcl_cl_program_id fallback[] = {CONVCL_CL_PROGRAM_DIRECT, CONVCL_CL_PROGRAM_TRANSPOSED};
+  for (size_t i = 0; build && i < sizeof fallback / sizeof fallback[0]; ++i) {
     cl_program program;
-    status = cached_program(cl, NULL, (convcl_cl_program_id)id, &program);
+    status = cached_program(cl, NULL, fallback[i], &program);
     if (status != CONVCL_OK) goto cleanup;
   }
   *cl_out = cl;

@@ -11,11 +11,20 @@
 extern const char convcl_cl_common[];
 extern const char convcl_cl_direct[];
 extern const char convcl_cl_transposed[];
+extern const char convcl_cl_igemm[];
+/* host/opencl/igemm.c: the tile-size build options of each igemm.cl variant. */
+extern const char convcl_cl_igemm_gpu_options[];
+extern const char convcl_cl_igemm_small_options[];
+extern const char convcl_cl_igemm_cpu_options[];
 
-/* The programs the backend builds; each is common.cl followed by one kernel file. */
+/* The programs the backend builds; each is common.cl followed by one kernel file,
+ * built with the context's options and the program's own (a variant's tile sizes). */
 typedef enum convcl_cl_program_id {
   CONVCL_CL_PROGRAM_DIRECT,
   CONVCL_CL_PROGRAM_TRANSPOSED,
+  CONVCL_CL_PROGRAM_IGEMM_GPU,
+  CONVCL_CL_PROGRAM_IGEMM_SMALL,
+  CONVCL_CL_PROGRAM_IGEMM_CPU,
   CONVCL_CL_PROGRAM_COUNT
 } convcl_cl_program_id;
 
@@ -69,5 +78,8 @@ void convcl_cl_cache_store(cl_program program, const char *key);
 
 /* host/opencl/direct.c: generic direct and transposed-gather kernels. */
 extern const convcl_solver convcl_opencl_direct_solver;
+
+/* host/opencl/igemm.c: implicit GEMM for every non-transposed convolution. */
+extern const convcl_solver convcl_opencl_igemm_solver;
 
 #endif /* CONVCL_OPENCL_H */

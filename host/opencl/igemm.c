@@ -1,0 +1,440 @@
+/* OpenCL implicit-GEMM solver (kernels/igemm.cl): every non-transposed convolution as
+ * a tiled GEMM per group, weights packed once at plan time, input tiles gathered by the
+ * kernel into local memory, so no im2col buffer and no workspace. */
+#include "opencl/opencl.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A variant of igemm.cl; the fields mirror the kernel's tunables. */
+typedef struct igemm_tiles {
+  convcl_cl_program_id program;
+  int blocked, tm, tn, tk, rm, rn;
+} igemm_tiles;
+
+/* Each variant's numbers are written once: IGEMM_OPTIONS turns them into the build
+ * options the backend builds igemm.cl with, IGEMM_FIELDS into the host's copy.
+ * IGEMM_APPLY expands the tuple before the macro it applies sees it. */
+#define IGEMM_OPTIONS(blocked, tm, tn, tk, rm, rn) \
+  "-DBLOCKED=" #blocked " -DTM=" #tm " -DTN=" #tn " -DTK=" #tk " -DRM=" #rm " -DRN=" #rn
+#define IGEMM_FIELDS(blocked, tm, tn, tk, rm, rn) blocked, tm, tn, tk, rm, rn
+#define IGEMM_APPLY(macro, tuple) macro tuple
+
+/* GPUs: 256 work-items with 4x4 blocks; 8 KB of local memory. */
+#define IGEMM_GPU_TILES (0, 64, 64, 16, 4, 4)
+/* Devices that cannot run 256 work-items per group: 64 work-items, 4 KB. */
+#define IGEMM_SMALL_TILES (0, 32, 32, 16, 4, 4)
+/* CPU devices: one work-item per group, 8 x 16 register blocks (PoCL's loops reach the
+ * FMA peak with them and AVX2 spills little), 128 x 32 tiles in 128-deep slices: tall
+ * tiles spread each gathered element of B over more rows. 32 KB of local memory, so
+ * the program also builds on GPUs (the backend builds every program when it opens one). */
+#define IGEMM_CPU_TILES (1, 128, 32, 128, 8, 16)
+
+const char convcl_cl_igemm_gpu_options[] = IGEMM_APPLY(IGEMM_OPTIONS, IGEMM_GPU_TILES);
+const char convcl_cl_igemm_small_options[] = IGEMM_APPLY(IGEMM_OPTIONS, IGEMM_SMALL_TILES);
+const char convcl_cl_igemm_cpu_options[] = IGEMM_APPLY(IGEMM_OPTIONS, IGEMM_CPU_TILES);
+
+static const igemm_tiles gpu_tiles = {CONVCL_CL_PROGRAM_IGEMM_GPU,
+                                      IGEMM_APPLY(IGEMM_FIELDS, IGEMM_GPU_TILES)};
+static const igemm_tiles small_tiles = {CONVCL_CL_PROGRAM_IGEMM_SMALL,
+                                        IGEMM_APPLY(IGEMM_FIELDS, IGEMM_SMALL_TILES)};
+static const igemm_tiles cpu_tiles = {CONVCL_CL_PROGRAM_IGEMM_CPU,
+                                      IGEMM_APPLY(IGEMM_FIELDS, IGEMM_CPU_TILES)};
+
+typedef struct igemm_plan {
+  cl_kernel kernel;
+  cl_mem weights, taps, bias;
+  /* zero_copy: a CPU device, which runs on the caller's arrays wrapped per run
+   * (CL_MEM_USE_HOST_PTR) since copies would only add memory traffic; otherwise
+   * device buffers that run() copies through. */
+  int zero_copy;
+  cl_mem input, output;
+  size_t input_bytes, output_bytes;
+  size_t global[3], local[3];
+} igemm_plan;
+
+/* What limits the variants a device can run. */
+typedef struct device_limits {
+  int is_cpu;
+  size_t max_wg, item_sizes[3];
+  cl_ulong local_mem;
+} device_limits;
+
+static int query_limits(const convcl_opencl_state *cl, device_limits *lim) {
+  cl_device_type type = 0;
+  memset(lim, 0, sizeof *lim);
+  if (clGetDeviceInfo(cl->device, CL_DEVICE_TYPE, sizeof type, &type, NULL) != CL_SUCCESS ||
+      clGetDeviceInfo(cl->device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof lim->max_wg, &lim->max_wg,
+                      NULL) != CL_SUCCESS ||
+      clGetDeviceInfo(cl->device, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof lim->item_sizes,
+                      lim->item_sizes, NULL) != CL_SUCCESS ||
+      clGetDeviceInfo(cl->device, CL_DEVICE_LOCAL_MEM_SIZE, sizeof lim->local_mem, &lim->local_mem,
+                      NULL) != CL_SUCCESS)
+    return 0;
+  lim->is_cpu = (type & CL_DEVICE_TYPE_CPU) != 0;
+  return 1;
+}
+
+/* The work-group shape: (TN/RN) x (TM/RM) when tiled, a single work-item when blocked. */
+static void tiles_local(const igemm_tiles *t, size_t local[3]) {
+  local[0] = t->blocked ? 1 : (size_t)(t->tn / t->rn);
+  local[1] = t->blocked ? 1 : (size_t)(t->tm / t->rm);
+  local[2] = 1;
+}
+
+static int tiles_fit(const igemm_tiles *t, const device_limits *lim) {
+  size_t local[3];
+  tiles_local(t, local);
+  /* Tiled: slices of A and B; blocked: a slice of B and the partial sums. */
+  const cl_ulong local_bytes =
+      (cl_ulong)(t->blocked ? (t->tk + t->tm) * t->tn : t->tk * (t->tm + t->tn)) * sizeof(float);
+  return local[0] * local[1] <= lim->max_wg && local[0] <= lim->item_sizes[0] &&
+         local[1] <= lim->item_sizes[1] && local_bytes <= lim->local_mem;
+}
+
+static int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+/* Rows of packed A: the tiled kernel runs whole TK slices; the blocked one bounds its
+ * last slice itself, so padding would only add work. */
+static int64_t tiles_kpad(const igemm_tiles *t, int64_t kg) {
+  return t->blocked ? kg : round_up(kg, t->tk);
+}
+
+/* Columns of packed A ([mpad / P][kpad][P] per group): whole RM-row panels for the
+ * blocked kernel, whole TM tiles (in one panel, P = mpad) for the tiled one. */
+static int64_t tiles_mpad(const igemm_tiles *t, int64_t mg) {
+  return round_up(mg, t->blocked ? t->rm : t->tm);
+}
+
+/* The variants to try on this device, best first; returns how many. */
+static int candidates(const device_limits *lim, const igemm_tiles *out[2]) {
+  out[0] = lim->is_cpu ? &cpu_tiles : &gpu_tiles;
+  out[1] = &small_tiles;
+  return 2;
+}
+
+/* The kernels do all index arithmetic in int (64-bit math is slow on GPUs and costs
+ * vector lanes on CPUs); these bounds keep every int expression they form in range. */
+static int fits_int(const convcl_problem *p, const igemm_tiles *t) {
+  const int64_t cg = p->c / p->groups, mg = p->k / p->groups;
+  if (p->input_elems > INT_MAX || p->output_elems > INT_MAX || p->k > INT_MAX ||
+      cg * p->kernel_elems > INT_MAX / 2 || mg > INT_MAX / 2 ||
+      p->n * p->out[0] * p->out[1] * p->out[2] > INT_MAX - t->tn)
+    return 0;
+  const int64_t kpad = tiles_kpad(t, cg * p->kernel_elems);
+  if (p->groups * kpad * tiles_mpad(t, mg) > INT_MAX) return 0;
+  for (int d = 0; d < 3; ++d) {
+    const int64_t fields[] = {p->in[d],     p->out[d],      p->kernel[d],
+                              p->stride[d], p->dilation[d], p->pad_begin[d]};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; ++i)
+      if (fields[i] > INT_MAX / 4) return 0;
+    /* Both ends of the receptive field, before mapping, and the 2 * size a
+     * reflection forms. */
+    if (p->out[d] * p->stride[d] + (p->kernel[d] - 1) * p->dilation[d] > INT_MAX / 2 ||
+        p->pad_begin[d] > INT_MAX / 2)
+      return 0;
+  }
+  return 1;
+}
+
+static int igemm_applicable(const convcl_context *ctx, const convcl_problem *p) {
+  device_limits lim;
+  const igemm_tiles *tries[2];
+  if (p->transposed || !query_limits(ctx->impl, &lim)) return 0;
+  const int count = candidates(&lim, tries);
+  for (int i = 0; i < count; ++i)
+    if (tiles_fit(tries[i], &lim) && fits_int(p, tries[i])) return 1;
+  return 0;
+}
+
+static size_t igemm_workspace(const convcl_context *ctx, const convcl_problem *p) {
+  (void)ctx;
+  (void)p;
+  return 0;
+}
+
+static int is_pointwise(const convcl_problem *p) {
+  for (int d = 0; d < 3; ++d)
+    if (p->kernel[d] != 1 || p->stride[d] != 1 || p->pad_begin[d] != 0 || p->pad_end[d] != 0)
+      return 0;
+  return 1;
+}
+
+static void igemm_free(igemm_plan *st) {
+  if (!st) return;
+  if (st->kernel) clReleaseKernel(st->kernel);
+  if (st->weights) clReleaseMemObject(st->weights);
+  if (st->taps) clReleaseMemObject(st->taps);
+  if (st->bias) clReleaseMemObject(st->bias);
+  if (st->input) clReleaseMemObject(st->input);
+  if (st->output) clReleaseMemObject(st->output);
+  free(st);
+}
+
+/* The first candidate variant that fits the device, the problem and, once compiled,
+ * the kernel's own work-group limit (registers can lower it below the device's);
+ * is_cpu tells whether the device is a CPU. */
+static convcl_status pick_kernel(convcl_plan *plan, const char *name, const igemm_tiles **tiles,
+                                 cl_kernel *kernel, int *is_cpu) {
+  convcl_opencl_state *cl = plan->ctx->impl;
+  device_limits lim;
+  const igemm_tiles *tries[2];
+  if (!query_limits(cl, &lim))
+    return convcl_error(CONVCL_ERROR_DEVICE, "OpenCL implicit GEMM: cannot query '%s' limits",
+                        cl->info.name);
+  const int count = candidates(&lim, tries);
+  for (int i = 0; i < count; ++i) {
+    if (!tiles_fit(tries[i], &lim) || !fits_int(&plan->problem, tries[i])) continue;
+    cl_program program;
+    cl_int err;
+    convcl_status status = convcl_opencl_program(plan->ctx, tries[i]->program, &program);
+    if (status != CONVCL_OK) return status;
+    cl_kernel k = clCreateKernel(program, name, &err);
+    if (err != CL_SUCCESS) return convcl_cl_fail("clCreateKernel", err);
+    size_t kernel_wg = 0;
+    err = clGetKernelWorkGroupInfo(k, cl->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kernel_wg,
+                                   &kernel_wg, NULL);
+    size_t local[3];
+    tiles_local(tries[i], local);
+    if (err == CL_SUCCESS && kernel_wg >= local[0] * local[1]) {
+      *tiles = tries[i];
+      *kernel = k;
+      *is_cpu = lim.is_cpu;
+      return CONVCL_OK;
+    }
+    clReleaseKernel(k);
+    if (err != CL_SUCCESS) return convcl_cl_fail("clGetKernelWorkGroupInfo", err);
+  }
+  return convcl_error(CONVCL_ERROR_ALGO_NOT_APPLICABLE,
+                      "OpenCL implicit GEMM: no tile variant fits '%s'", cl->info.name);
+}
+
+/* Weights [k][kg] to [groups][mpad / P][kpad][P]: panels of P output channels, each
+ * row kk of a panel the weights of one (channel, tap), zero-padded, so the kernels
+ * read A as contiguous, aligned, in-bounds floats. */
+static float *pack_weights(const convcl_problem *p, const float *weights, int64_t kg, int64_t kpad,
+                           int64_t mpad, int64_t panel) {
+  const int64_t mg = p->k / p->groups;
+  float *packed = calloc((size_t)(p->groups * kpad * mpad), sizeof *packed);
+  if (!packed) return NULL;
+  for (int64_t g = 0; g < p->groups; ++g)
+    for (int64_t m = 0; m < mg; ++m) {
+      const float *src = weights + (g * mg + m) * kg;
+      float *dst = packed + g * kpad * mpad + m / panel * kpad * panel + m % panel;
+      for (int64_t kk = 0; kk < kg; ++kk) dst[kk * panel] = src[kk];
+    }
+  return packed;
+}
+
+/* taps[kk] for kk = c * kernel_elems + (kd, kh, kw), the order of the weights' rows:
+ * {c * in_plane, kd * dilation, kh * dilation, kw * dilation}; rows past kg get -1,
+ * which the kernel reads as zero. */
+static cl_int *make_taps(const convcl_problem *p, int64_t kg, int64_t kpad) {
+  const int64_t in_plane = p->in[0] * p->in[1] * p->in[2];
+  cl_int *taps = malloc((size_t)kpad * 4 * sizeof *taps);
+  if (!taps) return NULL;
+  for (int64_t kk = 0; kk < kpad; ++kk) {
+    cl_int *t = taps + 4 * kk;
+    if (kk >= kg) {
+      t[0] = -1, t[1] = t[2] = t[3] = 0;
+      continue;
+    }
+    const int64_t c = kk / p->kernel_elems, tap = kk % p->kernel_elems;
+    const int64_t kw = tap % p->kernel[2], kh = tap / p->kernel[2] % p->kernel[1],
+                  kd = tap / (p->kernel[2] * p->kernel[1]);
+    t[0] = (cl_int)(c * in_plane);
+    t[1] = (cl_int)(kd * p->dilation[0]);
+    t[2] = (cl_int)(kh * p->dilation[1]);
+    t[3] = (cl_int)(kw * p->dilation[2]);
+  }
+  return taps;
+}
+
+static cl_int4 dims3(const int64_t v[3]) {
+  cl_int4 r = {{(cl_int)v[0], (cl_int)v[1], (cl_int)v[2], 0}};
+  return r;
+}
+
+/* Binds every argument but input and output once; run() binds those and launches. */
+static convcl_status set_args(igemm_plan *st, const convcl_problem *p, int64_t kpad, int64_t mpad) {
+  const cl_int ncols = (cl_int)(p->n * p->out[0] * p->out[1] * p->out[2]);
+  const cl_int c = (cl_int)p->c, cg = (cl_int)(p->c / p->groups), k = (cl_int)p->k,
+               mg = (cl_int)(p->k / p->groups), kpad_i = (cl_int)kpad, mpad_i = (cl_int)mpad;
+  const cl_int4 in = dims3(p->in), out = dims3(p->out), stride = dims3(p->stride),
+                pad = dims3(p->pad_begin);
+  const cl_int has_bias = p->has_bias ? 1 : 0, mode = (cl_int)p->mode;
+  /* Unused buffer arguments still need a valid buffer: NULL is not portable. */
+  const cl_mem taps = st->taps ? st->taps : st->weights;
+  const cl_mem bias = st->bias ? st->bias : st->weights;
+  const struct {
+    cl_uint index;
+    size_t size;
+    const void *value;
+  } args[] = {
+      {1, sizeof(cl_mem), &st->weights},
+      {2, sizeof(cl_mem), &taps},
+      {3, sizeof(cl_mem), &bias},
+      {5, sizeof ncols, &ncols},
+      {6, sizeof c, &c},
+      {7, sizeof cg, &cg},
+      {8, sizeof k, &k},
+      {9, sizeof mg, &mg},
+      {10, sizeof kpad_i, &kpad_i},
+      {11, sizeof mpad_i, &mpad_i},
+      {12, sizeof in, &in},
+      {13, sizeof out, &out},
+      {14, sizeof stride, &stride},
+      {15, sizeof pad, &pad},
+      {16, sizeof has_bias, &has_bias},
+      {17, sizeof mode, &mode},
+  };
+  for (size_t i = 0; i < sizeof args / sizeof args[0]; ++i) {
+    cl_int err = clSetKernelArg(st->kernel, args[i].index, args[i].size, args[i].value);
+    if (err != CL_SUCCESS) return convcl_cl_fail("clSetKernelArg", err);
+  }
+  return CONVCL_OK;
+}
+
+static convcl_status igemm_create(convcl_plan *plan, const float *weights, const float *bias) {
+  convcl_opencl_state *cl = plan->ctx->impl;
+  const convcl_problem *p = &plan->problem;
+  const int pointwise = is_pointwise(p);
+  const igemm_tiles *tiles = NULL;
+  float *packed = NULL;
+  cl_int *taps = NULL;
+
+  igemm_plan *st = calloc(1, sizeof *st);
+  if (!st) return convcl_error(CONVCL_ERROR_OUT_OF_MEMORY, "out of host memory creating a plan");
+  convcl_status status = pick_kernel(plan, pointwise ? "igemm_pointwise" : "igemm", &tiles,
+                                     &st->kernel, &st->zero_copy);
+  if (status != CONVCL_OK) goto cleanup;
+
+  const int64_t kg = p->c / p->groups * p->kernel_elems, mg = p->k / p->groups;
+  const int64_t kpad = tiles_kpad(tiles, kg), mpad = tiles_mpad(tiles, mg);
+  const int64_t ncols = p->n * p->out[0] * p->out[1] * p->out[2];
+  packed = pack_weights(p, weights, kg, kpad, mpad, tiles->blocked ? tiles->rm : mpad);
+  if (!packed) goto out_of_memory;
+  status = convcl_opencl_upload(cl, "packed weight", packed,
+                                (size_t)(p->groups * kpad * mpad) * sizeof(float), &st->weights);
+  if (status != CONVCL_OK) goto cleanup;
+  if (!pointwise) {
+    taps = make_taps(p, kg, kpad);
+    if (!taps) goto out_of_memory;
+    status =
+        convcl_opencl_upload(cl, "tap table", taps, (size_t)kpad * 4 * sizeof(cl_int), &st->taps);
+    if (status != CONVCL_OK) goto cleanup;
+  }
+  if (p->has_bias) {
+    status = convcl_opencl_upload(cl, "bias", bias, (size_t)p->k * sizeof(float), &st->bias);
+    if (status != CONVCL_OK) goto cleanup;
+  }
+  st->input_bytes = (size_t)p->input_elems * sizeof(float);
+  st->output_bytes = (size_t)p->output_elems * sizeof(float);
+  tiles_local(tiles, st->local);
+  st->global[0] = (size_t)((ncols + tiles->tn - 1) / tiles->tn) * st->local[0];
+  st->global[1] = (size_t)((mg + tiles->tm - 1) / tiles->tm) * st->local[1];
+  st->global[2] = (size_t)p->groups;
+  /* An empty batch is valid; there is nothing to allocate or launch then. */
+  if (p->output_elems > 0) {
+    if (!st->zero_copy) {
+      status = convcl_opencl_buffer(cl, "input", st->input_bytes, CL_MEM_READ_ONLY, &st->input);
+      if (status != CONVCL_OK) goto cleanup;
+      status = convcl_opencl_buffer(cl, "output", st->output_bytes, CL_MEM_WRITE_ONLY, &st->output);
+      if (status != CONVCL_OK) goto cleanup;
+    }
+    status = set_args(st, p, kpad, mpad);
+    if (status != CONVCL_OK) goto cleanup;
+  }
+  plan->impl = st;
+  st = NULL;
+  goto cleanup;
+
+out_of_memory:
+  status = convcl_error(CONVCL_ERROR_OUT_OF_MEMORY, "out of host memory packing the weights");
+cleanup:
+  free(packed);
+  free(taps);
+  igemm_free(st);
+  return status;
+}
+
+/* Wraps the caller's arrays for one zero-copy run. The input is only read (the kernel
+ * argument is const and the buffer CL_MEM_READ_ONLY), so dropping const is safe. */
+static convcl_status wrap_host(const convcl_opencl_state *cl, const igemm_plan *st,
+                               const float *input, float *output, cl_mem *in, cl_mem *out) {
+  cl_int err;
+  *in = clCreateBuffer(cl->context, CL_MEM_READ_ONLY | CL_MEM_USE_HOST_PTR, st->input_bytes,
+                       (void *)input, &err);
+  if (err != CL_SUCCESS) return convcl_cl_fail("clCreateBuffer", err);
+  *out = clCreateBuffer(cl->context, CL_MEM_WRITE_ONLY | CL_MEM_USE_HOST_PTR, st->output_bytes,
+                        output, &err);
+  if (err != CL_SUCCESS) return convcl_cl_fail("clCreateBuffer", err);
+  return CONVCL_OK;
+}
+
+static convcl_status igemm_run(convcl_plan *plan, const float *input, float *output) {
+  const convcl_opencl_state *cl = plan->ctx->impl;
+  const igemm_plan *st = plan->impl;
+  cl_mem in = st->input, out = st->output;
+  convcl_status status = CONVCL_OK;
+  cl_int err;
+  if (plan->problem.output_elems == 0) return CONVCL_OK;
+
+  if (st->zero_copy) {
+    in = out = NULL;
+    status = wrap_host(cl, st, input, output, &in, &out);
+    if (status != CONVCL_OK) goto cleanup;
+  } else {
+    err = clEnqueueWriteBuffer(cl->queue, in, CL_TRUE, 0, st->input_bytes, input, 0, NULL, NULL);
+    if (err != CL_SUCCESS) return convcl_cl_fail("clEnqueueWriteBuffer", err);
+  }
+  if ((err = clSetKernelArg(st->kernel, 0, sizeof in, &in)) != CL_SUCCESS ||
+      (err = clSetKernelArg(st->kernel, 4, sizeof out, &out)) != CL_SUCCESS) {
+    status = convcl_cl_fail("clSetKernelArg", err);
+    goto cleanup;
+  }
+  err =
+      clEnqueueNDRangeKernel(cl->queue, st->kernel, 3, NULL, st->global, st->local, 0, NULL, NULL);
+  if (err != CL_SUCCESS) {
+    status = convcl_cl_fail("clEnqueueNDRangeKernel", err);
+    goto cleanup;
+  }
+  if (st->zero_copy) {
+    /* Mapping is what makes the results visible in the wrapped array. */
+    void *mapped = clEnqueueMapBuffer(cl->queue, out, CL_TRUE, CL_MAP_READ, 0, st->output_bytes, 0,
+                                      NULL, NULL, &err);
+    if (err != CL_SUCCESS) {
+      status = convcl_cl_fail("clEnqueueMapBuffer", err);
+      goto cleanup;
+    }
+    err = clEnqueueUnmapMemObject(cl->queue, out, mapped, 0, NULL, NULL);
+    if (err != CL_SUCCESS) status = convcl_cl_fail("clEnqueueUnmapMemObject", err);
+  } else {
+    err = clEnqueueReadBuffer(cl->queue, out, CL_TRUE, 0, st->output_bytes, output, 0, NULL, NULL);
+    if (err != CL_SUCCESS) status = convcl_cl_fail("clEnqueueReadBuffer", err);
+  }
+
+cleanup:
+  if (st->zero_copy) {
+    /* Nothing may touch the caller's arrays once we return, whatever failed. */
+    clFinish(cl->queue);
+    if (in) clReleaseMemObject(in);
+    if (out) clReleaseMemObject(out);
+  }
+  return status;
+}
+
+static void igemm_destroy(convcl_plan *plan) {
+  igemm_free(plan->impl);
+  plan->impl = NULL;
+}
+
+const convcl_solver convcl_opencl_igemm_solver = {
+    /* .algo = */ CONVCL_ALGO_IMPLICIT_GEMM,
+    /* .applicable = */ igemm_applicable,
+    /* .workspace = */ igemm_workspace,
+    /* .create = */ igemm_create,
+    /* .run = */ igemm_run,
+    /* .destroy = */ igemm_destroy,
+};
