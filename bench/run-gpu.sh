@@ -6,12 +6,14 @@
 # convcl-bench on the ResNet-50 suite at batch 1 and 32 beside PyTorch's cuDNN
 # (TF32 off) on the same layers, writing CSVs and a plot. Everything it finds and does
 # goes to OUTDIR/gpu-run.log, so a failure to bring OpenCL up is on record.
-# Usage: bench/run-gpu.sh OUTDIR
+# Usage: bench/run-gpu.sh OUTDIR [BUILDDIR]   (BUILDDIR defaults to build-gpu in the source tree)
 set -uo pipefail
 out=${1:?usage: bench/run-gpu.sh OUTDIR}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 src=$(cd "$(dirname "$0")/.." && pwd)
+build=${2:-$src/build-gpu}
+mkdir -p "$build"
 exec > >(tee "$out/gpu-run.log") 2>&1
 
 echo "== machine ($(date -u +%Y-%m-%dT%H:%M:%SZ))"
@@ -33,18 +35,17 @@ else
   opencl_args=(-DOpenCL_INCLUDE_DIR="$(dirname "$(dirname "$clh")")" -DOpenCL_LIBRARY="$loader")
 fi
 if [ -n "$icd_lib" ] && ! grep -qs nvidia /etc/OpenCL/vendors/*.icd; then
-  mkdir -p "$out/icd"
-  echo "$icd_lib" >"$out/icd/nvidia.icd"
-  export OCL_ICD_VENDORS="$out/icd" OCL_ICD_FILENAMES="$icd_lib"
+  mkdir -p "$build/icd"
+  echo "$icd_lib" >"$build/icd/nvidia.icd"
+  export OCL_ICD_VENDORS="$build/icd" OCL_ICD_FILENAMES="$icd_lib"
   echo "registered $icd_lib through OCL_ICD_VENDORS=$OCL_ICD_VENDORS"
 fi
 
 echo "== build"
-build="$out/build"
-cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release "${opencl_args[@]}" >"$out/cmake.log" 2>&1 ||
-  { cat "$out/cmake.log"; exit 1; }
-grep 'convcl:' "$out/cmake.log"
-cmake --build "$build" -j"$(nproc)" >"$out/build.log" 2>&1 || { tail -50 "$out/build.log"; exit 1; }
+cmake -S "$src" -B "$build" -DCMAKE_BUILD_TYPE=Release "${opencl_args[@]}" >"$build/cmake.log" 2>&1 ||
+  { cat "$build/cmake.log"; exit 1; }
+grep 'convcl' "$build/cmake.log"
+cmake --build "$build" -j"$(nproc)" >"$build/build.log" 2>&1 || { tail -50 "$build/build.log"; exit 1; }
 
 echo "== devices"
 "$build/convcl" devices
@@ -58,15 +59,15 @@ if [ -z "$gpu" ]; then
   exit 1
 fi
 echo "== conformance on $gpu"
-python3 "$src/tests/conformance.py" "$build/convcl" --device "$gpu" --count 300 2>&1 | tail -3
+python3 "$src/tests/conformance.py" "$build/convcl" --device "$gpu" --count 200 2>&1 | tail -3
 
 for batch in 1 32; do
   echo "== convcl-bench resnet50, batch $batch, $gpu"
   "$build/bench/convcl-bench" --suite resnet50 --device "$gpu" --algo all --batch "$batch" \
-    --runs 20 --format csv --output "$out/resnet50-b$batch-opencl.csv"
+    --runs 10 --format csv --output "$out/resnet50-b$batch-opencl.csv"
   echo "== PyTorch cuDNN resnet50, batch $batch"
   python3 "$src/bench/torch_baseline.py" --suite resnet50 --device cuda --batch "$batch" \
-    --runs 20 --output "$out/resnet50-b$batch-cudnn.csv"
+    --runs 10 --output "$out/resnet50-b$batch-cudnn.csv"
   python3 "$src/bench/plot.py" "$out/resnet50-b$batch-opencl.csv" "$out/resnet50-b$batch-cudnn.csv" \
     -o "$out/resnet50-b$batch.png" --title "ResNet-50 batch $batch, $gpu vs cuDNN" || true
 done
