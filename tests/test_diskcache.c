@@ -126,12 +126,15 @@ int main(void) {
   entries first, again;
   CHECK(run_layers("opencl"), "cold run");
   list_entries(dir, &first);
-  CHECK(first.count == 2, "one entry per program, got %d", first.count);
+  /* At least the conv and the transposed program; a GPU opened through auto also
+   * builds its fallback programs at open. */
+  CHECK(first.count >= 2, "one entry per program, got %d", first.count);
 
   CHECK(run_layers("opencl"), "warm run");
   list_entries(dir, &again);
-  CHECK(again.count == 2 && again.inode[0] == first.inode[0] && again.inode[1] == first.inode[1],
-        "a valid entry is loaded, not rewritten");
+  int reused = again.count == first.count;
+  for (int i = 0; i < first.count; i++) reused &= again.inode[i] == first.inode[i];
+  CHECK(reused, "a valid entry is loaded, not rewritten");
 
   /* Truncated: cut the first entry in half. */
   snprintf(path, sizeof path, "%s/%s", dir, first.name[0]);
@@ -157,7 +160,8 @@ int main(void) {
   CHECK(link(other, path) == 0 || (unlink(path) == 0 && link(other, path) == 0), "replace entry");
   CHECK(run_layers("opencl"), "run after a foreign entry");
   list_entries(dir, &again);
-  CHECK(again.count == 2 && again.inode[0] != again.inode[1], "a foreign entry is rebuilt");
+  CHECK(again.count == first.count && again.inode[0] != again.inode[1],
+        "a foreign entry is rebuilt");
 
   /* CONVCL_CACHE=0: nothing written. */
   snprintf(home, sizeof home, "%s/off", root);
