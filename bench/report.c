@@ -2,6 +2,7 @@
  * (the convcl figures repeated), so each line is self-contained for plotting and
  * spreadsheets; the table shows a row once with every baseline beside it. */
 #include "report.h"
+#include "json.h"
 
 #include "baseline.h"
 #include "spec.h"
@@ -188,20 +189,6 @@ int report_csv(FILE *out, const bench_report *r) {
 
 /* ---- JSON ------------------------------------------------------------------------ */
 
-static void json_string(FILE *out, const char *s) {
-  fputc('"', out);
-  for (; *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\')
-      fprintf(out, "\\%c", c);
-    else if (c < 0x20 || c == 0x7f)
-      fprintf(out, "\\u%04x", c);
-    else
-      fputc(c, out);
-  }
-  fputc('"', out);
-}
-
 static void json_number(FILE *out, const char *fmt, double v) {
   if (isfinite(v))
     fprintf(out, fmt, v);
@@ -214,7 +201,7 @@ static void json_line(FILE *out, const line *l, int first) {
   for (int c = 0; c < COLUMN_COUNT; c++) {
     fprintf(out, "%s\"%s\": ", c > 0 ? ", " : "", columns[c].name);
     if (!columns[c].numeric)
-      json_string(out, l->cells[c]);
+      json_write_string(out, l->cells[c]);
     else if (l->cells[c][0] == '\0')
       fputs("null", out);
     else
@@ -230,13 +217,13 @@ int report_json(FILE *out, const bench_report *r) {
   for (int i = 0; i < r->device_count; i++) {
     const bench_device *d = &r->devices[i];
     fputs(i > 0 ? ",\n    {\"id\": " : "\n    {\"id\": ", out);
-    json_string(out, d->id);
+    json_write_string(out, d->id);
     fputs(", \"name\": ", out);
-    json_string(out, d->name);
+    json_write_string(out, d->name);
     fputs(", \"peak_gflops\": ", out);
     json_number(out, "%.1f", d->peak_gflops);
     fputs(", \"peak_method\": ", out);
-    json_string(out, d->peak_method);
+    json_write_string(out, d->peak_method);
     fputc('}', out);
   }
   fputs("\n  ],\n  \"rows\": [", out);

@@ -1,26 +1,13 @@
 /* Unit tests of the public API without numerics: shapes, parameter counts, FLOPs,
  * every validation error (status and PyTorch's words), contexts and plans' argument
  * checks, and that a failing call leaves the caller's output untouched. */
+#include "check.h"
 #include "convcl.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int passed, failed;
-
-#define CHECK(cond, ...)                                     \
-  do {                                                       \
-    if (cond) {                                              \
-      passed++;                                              \
-    } else {                                                 \
-      failed++;                                              \
-      printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-      printf(__VA_ARGS__);                                   \
-      printf("\n");                                          \
-    }                                                        \
-  } while (0)
 
 static convcl_shape shape(int ndim, const int64_t *dims) {
   convcl_shape s = {ndim, {0}};
@@ -386,6 +373,6 @@ int main(void) {
   test_counts();
   test_status_and_algo();
   test_contexts_and_plans();
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed ? 1 : 0;
+  printf("%d passed, %d failed\n", tu_passed, tu_failed);
+  return tu_failed ? 1 : 0;
 }

@@ -3,6 +3,7 @@
  * symlinked or group-writable cache directory mean no caching. Every plan's output is
  * checked against the reference, so a wrongly loaded binary fails too. Exits 77
  * without an OpenCL device. */
+#include "check.h"
 #include "convcl.h"
 #include "convcl_ref.h"
 #include "testutil.h"
@@ -13,20 +14,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-static int passed, failed;
-
-#define CHECK(cond, ...)                                     \
-  do {                                                       \
-    if (cond) {                                              \
-      passed++;                                              \
-    } else {                                                 \
-      failed++;                                              \
-      printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-      printf(__VA_ARGS__);                                   \
-      printf("\n");                                          \
-    }                                                        \
-  } while (0)
 
 enum { MAX_ENTRIES = 8 };
 
@@ -200,6 +187,6 @@ int main(void) {
   char cmd[700];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
   CHECK(system(cmd) == 0, "cleanup");
-  printf("%d passed, %d failed\n", passed, failed);
-  return failed ? 1 : 0;
+  printf("%d passed, %d failed\n", tu_passed, tu_failed);
+  return tu_failed ? 1 : 0;
 }

@@ -1,6 +1,7 @@
 /* convcl: the command-line tool. Lists devices, describes a layer given as PyTorch
  * writes it, and runs it on .npy files. */
 #include "convcl.h"
+#include "json.h"
 #include "npy.h"
 #include "spec.h"
 
@@ -248,20 +249,6 @@ static void format_layer(const convcl_conv_desc *d, char *buf, size_t cap) {
   sb_printf(&sb, ")");
 }
 
-static void json_string(FILE *out, const char *s) {
-  fputc('"', out);
-  for (size_t i = 0; s[i] != '\0'; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c == '"' || c == '\\')
-      fprintf(out, "\\%c", c);
-    else if (c < 0x20 || c == 0x7f)
-      fprintf(out, "\\u%04x", c);
-    else
-      fputc(c, out);
-  }
-  fputc('"', out);
-}
-
 static void json_shape(FILE *out, const convcl_shape *s) {
   fputc('[', out);
   for (int i = 0; i < s->ndim && i < CONVCL_MAX_DIMS; i++)
@@ -448,9 +435,9 @@ static void print_info_json(const char *spec, const char *layer, const convcl_sh
                             const convcl_conv_desc *desc, int64_t params, int64_t flops,
                             const device_row *rows, int n_rows) {
   printf("{\"spec\": ");
-  json_string(stdout, spec);
+  json_write_string(stdout, spec);
   printf(", \"layer\": ");
-  json_string(stdout, layer);
+  json_write_string(stdout, layer);
   printf(", \"input\": ");
   json_shape(stdout, in);
   printf(", \"output\": ");
@@ -465,21 +452,21 @@ static void print_info_json(const char *spec, const char *layer, const convcl_sh
   for (int i = 0; i < n_rows; i++) {
     const device_row *r = &rows[i];
     printf("%s{\"id\": ", i > 0 ? ", " : "");
-    json_string(stdout, r->id);
+    json_write_string(stdout, r->id);
     printf(", \"auto\": %s", r->is_auto ? "true" : "false");
     if (r->ok) {
       printf(", \"device\": ");
-      json_string(stdout, r->info.id);
+      json_write_string(stdout, r->info.id);
       printf(", \"name\": ");
-      json_string(stdout, r->info.name);
+      json_write_string(stdout, r->info.name);
       printf(", \"type\": ");
-      json_string(stdout, r->info.type);
+      json_write_string(stdout, r->info.type);
       printf(", \"algo\": ");
-      json_string(stdout, convcl_algo_name(r->algo));
+      json_write_string(stdout, convcl_algo_name(r->algo));
       printf(", \"workspace_bytes\": %zu}", r->workspace);
     } else {
       printf(", \"error\": ");
-      json_string(stdout, r->error);
+      json_write_string(stdout, r->error);
       printf("}");
     }
   }
