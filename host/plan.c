@@ -4,7 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const algo_names[CONVCL_ALGO_COUNT] = {"auto", "direct", "implicit_gemm"};
+static const char *const algo_names[CONVCL_ALGO_COUNT] = {"auto", "direct", "implicit_gemm",
+                                                          "depthwise", "transposed_gemm"};
 
 const char *convcl_algo_name(convcl_algo algo) {
   return algo >= 0 && algo < CONVCL_ALGO_COUNT ? algo_names[algo] : "unknown";

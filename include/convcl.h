@@ -204,11 +204,13 @@ CONVCL_API const char *convcl_context_build_log(const convcl_context *ctx);
 
 typedef enum convcl_algo {
   CONVCL_ALGO_AUTO = 0,
-  CONVCL_ALGO_DIRECT,       /* generic direct (gather form for transposed); always applicable */
-  CONVCL_ALGO_IMPLICIT_GEMM /* convolution as a tiled GEMM over packed weights, no im2col buffer */
+  CONVCL_ALGO_DIRECT,        /* generic direct (gather form for transposed); always applicable */
+  CONVCL_ALGO_IMPLICIT_GEMM, /* convolution as a tiled GEMM over packed weights, no im2col buffer */
+  CONVCL_ALGO_DEPTHWISE,     /* groups == in_channels: one filter per channel, vectorized along W */
+  CONVCL_ALGO_TRANSPOSED_GEMM /* transposed as a GEMM over packed weights plus a tiled col2im */
 } convcl_algo;
 
-#define CONVCL_ALGO_COUNT 3
+#define CONVCL_ALGO_COUNT 5
 
 /* "auto", "direct", ...; "unknown" for values outside the enum. Never NULL. */
 CONVCL_API const char *convcl_algo_name(convcl_algo algo);

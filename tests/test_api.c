@@ -341,11 +341,11 @@ static void test_contexts_and_plans(void) {
             chosen != CONVCL_ALGO_AUTO,
         "query");
   convcl_conv_desc t = transposed(2, 2, 3, 3);
-  convcl_algo direct = CONVCL_ALGO_AUTO;
-  CHECK(convcl_plan_query(ctx, &t, &x, CONVCL_ALGO_AUTO, &direct, NULL) == CONVCL_OK &&
-            direct == CONVCL_ALGO_DIRECT,
-        "transposed runs direct");
-  CHECK(convcl_plan_query(ctx, &t, &x, CONVCL_ALGO_IMPLICIT_GEMM, &direct, NULL) ==
+  convcl_algo for_transposed = CONVCL_ALGO_AUTO;
+  CHECK(convcl_plan_query(ctx, &t, &x, CONVCL_ALGO_DIRECT, &for_transposed, NULL) == CONVCL_OK &&
+            for_transposed == CONVCL_ALGO_DIRECT,
+        "direct runs transposed");
+  CHECK(convcl_plan_query(ctx, &t, &x, CONVCL_ALGO_IMPLICIT_GEMM, &for_transposed, NULL) ==
                 CONVCL_ERROR_ALGO_NOT_APPLICABLE &&
             strstr(convcl_last_error(), "implicit_gemm"),
         "implicit_gemm does not run transposed: %s", convcl_last_error());

@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 /* In order of preference: AUTO takes the first applicable one. */
-static const convcl_solver *const cpu_solvers[] = {&convcl_cpu_implicit_gemm, &convcl_cpu_direct};
+static const convcl_solver *const cpu_solvers[] = {&convcl_cpu_depthwise_preferred,
+                                                   &convcl_cpu_implicit_gemm, &convcl_cpu_depthwise,
+                                                   &convcl_cpu_transposed_gemm, &convcl_cpu_direct};
 
 static void cpu_context_destroy(convcl_context *ctx) { convcl_pool_destroy(ctx->impl); }
 

@@ -69,5 +69,9 @@ static inline int64_t convcl_cpu_source_index(convcl_padding_mode mode, int64_t 
 }
 
 extern const convcl_solver convcl_cpu_direct;
+extern const convcl_solver convcl_cpu_transposed_gemm;
+/* host/cpu/depthwise.c: depthwise for AUTO (small multipliers) and for every multiplier. */
+extern const convcl_solver convcl_cpu_depthwise_preferred;
+extern const convcl_solver convcl_cpu_depthwise;
 
 #endif

@@ -36,6 +36,7 @@ static const struct {
     [CONVCL_CL_PROGRAM_IGEMM_CPU] = {"igemm.cl",
                                      {convcl_cl_common, convcl_cl_igemm},
                                      convcl_cl_igemm_cpu_options},
+    [CONVCL_CL_PROGRAM_DEPTHWISE] = {"depthwise.cl", {convcl_cl_common, convcl_cl_depthwise}, ""},
 };
 
 const char *convcl_cl_error_name(cl_int err) {
@@ -444,8 +445,9 @@ static void opencl_context_destroy(convcl_context *ctx) {
   ctx->impl = NULL;
 }
 
-static const convcl_solver *const opencl_solvers[] = {&convcl_opencl_igemm_solver,
-                                                      &convcl_opencl_direct_solver};
+static const convcl_solver *const opencl_solvers[] = {
+    &convcl_opencl_depthwise_preferred_solver, &convcl_opencl_igemm_solver,
+    &convcl_opencl_depthwise_solver, &convcl_opencl_direct_solver};
 
 static const convcl_backend opencl_backend = {
     /* .kind = */ CONVCL_BACKEND_OPENCL,

@@ -12,8 +12,8 @@
 
 typedef struct direct_plan {
   cl_kernel kernel;
-  cl_mem weights, bias, input, output;
-  size_t input_bytes, output_bytes;
+  cl_mem weights, bias;
+  convcl_cl_io io;
   size_t total; /* output elements = work-items */
 } direct_plan;
 
@@ -61,8 +61,7 @@ static void direct_free(direct_plan *st) {
   if (st->kernel) clReleaseKernel(st->kernel);
   if (st->weights) clReleaseMemObject(st->weights);
   if (st->bias) clReleaseMemObject(st->bias);
-  if (st->input) clReleaseMemObject(st->input);
-  if (st->output) clReleaseMemObject(st->output);
+  convcl_cl_io_release(&st->io);
   free(st);
 }
 
@@ -82,14 +81,15 @@ static convcl_status set_args(direct_plan *st, const convcl_problem *p) {
   /* Without bias the kernel never reads that argument, but it still needs a valid
    * buffer there: a NULL buffer argument is not portable across implementations. */
   const cl_mem bias = p->has_bias ? st->bias : st->weights;
+  /* Arguments 0 and 3, input and output, are bound per run. */
   const struct {
     size_t size;
     const void *value;
   } args[] = {
-      {sizeof(cl_mem), &st->input},
+      {0, NULL},
       {sizeof(cl_mem), &st->weights},
       {sizeof(cl_mem), &bias},
-      {sizeof(cl_mem), &st->output},
+      {0, NULL},
       {sizeof total, &total},
       {sizeof c, &c},
       {sizeof k, &k},
@@ -106,6 +106,7 @@ static convcl_status set_args(direct_plan *st, const convcl_problem *p) {
   /* The padding mode comes last since conv_transposed, zeros-padded only, lacks it. */
   const cl_uint count = (cl_uint)(sizeof args / sizeof args[0]) - (p->transposed ? 1 : 0);
   for (cl_uint i = 0; i < count; ++i) {
+    if (!args[i].value) continue;
     cl_int err = clSetKernelArg(st->kernel, i, args[i].size, args[i].value);
     if (err != CL_SUCCESS) return convcl_cl_fail("clSetKernelArg", err);
   }
@@ -123,8 +124,6 @@ static convcl_status direct_create(convcl_plan *plan, const float *weights, cons
   direct_plan *st = calloc(1, sizeof *st);
   if (!st) return convcl_error(CONVCL_ERROR_OUT_OF_MEMORY, "out of host memory creating a plan");
   st->total = (size_t)p->output_elems;
-  st->input_bytes = (size_t)p->input_elems * sizeof(float);
-  st->output_bytes = (size_t)p->output_elems * sizeof(float);
 
   status = convcl_opencl_program(
       plan->ctx, p->transposed ? CONVCL_CL_PROGRAM_TRANSPOSED : CONVCL_CL_PROGRAM_DIRECT, &program);
@@ -141,15 +140,10 @@ static convcl_status direct_create(convcl_plan *plan, const float *weights, cons
     status = convcl_opencl_upload(cl, "bias", bias, (size_t)p->k * sizeof(float), &st->bias);
     if (status != CONVCL_OK) goto cleanup;
   }
-  /* An empty batch is valid; there is nothing to allocate or launch then. */
-  if (st->total > 0) {
-    status = convcl_opencl_buffer(cl, "input", st->input_bytes, CL_MEM_READ_ONLY, &st->input);
-    if (status != CONVCL_OK) goto cleanup;
-    status = convcl_opencl_buffer(cl, "output", st->output_bytes, CL_MEM_WRITE_ONLY, &st->output);
-    if (status != CONVCL_OK) goto cleanup;
-    status = set_args(st, p);
-    if (status != CONVCL_OK) goto cleanup;
-  }
+  status = convcl_cl_io_create(cl, p, &st->io);
+  if (status != CONVCL_OK) goto cleanup;
+  status = set_args(st, p);
+  if (status != CONVCL_OK) goto cleanup;
   plan->impl = st;
   return CONVCL_OK;
 
@@ -161,22 +155,16 @@ cleanup:
 static convcl_status direct_run(convcl_plan *plan, const float *input, float *output) {
   const convcl_opencl_state *cl = plan->ctx->impl;
   const direct_plan *st = plan->impl;
-  if (st->total == 0) return CONVCL_OK;
-
-  cl_int err =
-      clEnqueueWriteBuffer(cl->queue, st->input, CL_TRUE, 0, st->input_bytes, input, 0, NULL, NULL);
-  if (err != CL_SUCCESS) return convcl_cl_fail("clEnqueueWriteBuffer", err);
-  for (size_t offset = 0; offset < st->total; offset += CONVCL_CL_CHUNK) {
+  convcl_cl_run run;
+  convcl_status status = convcl_cl_io_begin(cl, &st->io, st->kernel, 0, 3, input, output, &run);
+  for (size_t offset = 0; status == CONVCL_OK && offset < st->total; offset += CONVCL_CL_CHUNK) {
     size_t global = st->total - offset < CONVCL_CL_CHUNK ? st->total - offset : CONVCL_CL_CHUNK;
     global = (global + cl->wg - 1) / cl->wg * cl->wg;
-    err =
+    const cl_int err =
         clEnqueueNDRangeKernel(cl->queue, st->kernel, 1, &offset, &global, &cl->wg, 0, NULL, NULL);
-    if (err != CL_SUCCESS) return convcl_cl_fail("clEnqueueNDRangeKernel", err);
+    if (err != CL_SUCCESS) status = convcl_cl_fail("clEnqueueNDRangeKernel", err);
   }
-  err = clEnqueueReadBuffer(cl->queue, st->output, CL_TRUE, 0, st->output_bytes, output, 0, NULL,
-                            NULL);
-  if (err != CL_SUCCESS) return convcl_cl_fail("clEnqueueReadBuffer", err);
-  return CONVCL_OK;
+  return convcl_cl_io_end(cl, &st->io, &run, status, output);
 }
 
 static void direct_destroy(convcl_plan *plan) {

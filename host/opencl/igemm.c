@@ -45,12 +45,7 @@ static const igemm_tiles cpu_tiles = {CONVCL_CL_PROGRAM_IGEMM_CPU,
 typedef struct igemm_plan {
   cl_kernel kernel;
   cl_mem weights, taps, bias;
-  /* zero_copy: a CPU device, which runs on the caller's arrays wrapped per run
-   * (CL_MEM_USE_HOST_PTR) since copies would only add memory traffic; otherwise
-   * device buffers that run() copies through. */
-  int zero_copy;
-  cl_mem input, output;
-  size_t input_bytes, output_bytes;
+  convcl_cl_io io;
   size_t global[3], local[3];
 } igemm_plan;
 
@@ -167,8 +162,7 @@ static void igemm_free(igemm_plan *st) {
   if (st->weights) clReleaseMemObject(st->weights);
   if (st->taps) clReleaseMemObject(st->taps);
   if (st->bias) clReleaseMemObject(st->bias);
-  if (st->input) clReleaseMemObject(st->input);
-  if (st->output) clReleaseMemObject(st->output);
+  convcl_cl_io_release(&st->io);
   free(st);
 }
 
@@ -176,7 +170,7 @@ static void igemm_free(igemm_plan *st) {
  * the kernel's own work-group limit (registers can lower it below the device's);
  * is_cpu tells whether the device is a CPU. */
 static convcl_status pick_kernel(convcl_plan *plan, const char *name, const igemm_tiles **tiles,
-                                 cl_kernel *kernel, int *is_cpu) {
+                                 cl_kernel *kernel) {
   convcl_opencl_state *cl = plan->ctx->impl;
   device_limits lim;
   const igemm_tiles *tries[2];
@@ -200,7 +194,6 @@ static convcl_status pick_kernel(convcl_plan *plan, const char *name, const igem
     if (err == CL_SUCCESS && kernel_wg >= local[0] * local[1]) {
       *tiles = tries[i];
       *kernel = k;
-      *is_cpu = lim.is_cpu;
       return CONVCL_OK;
     }
     clReleaseKernel(k);
@@ -306,8 +299,8 @@ static convcl_status igemm_create(convcl_plan *plan, const float *weights, const
 
   igemm_plan *st = calloc(1, sizeof *st);
   if (!st) return convcl_error(CONVCL_ERROR_OUT_OF_MEMORY, "out of host memory creating a plan");
-  convcl_status status = pick_kernel(plan, pointwise ? "igemm_pointwise" : "igemm", &tiles,
-                                     &st->kernel, &st->zero_copy);
+  convcl_status status =
+      pick_kernel(plan, pointwise ? "igemm_pointwise" : "igemm", &tiles, &st->kernel);
   if (status != CONVCL_OK) goto cleanup;
 
   const int64_t kg = p->c / p->groups * p->kernel_elems, mg = p->k / p->groups;
@@ -329,23 +322,14 @@ static convcl_status igemm_create(convcl_plan *plan, const float *weights, const
     status = convcl_opencl_upload(cl, "bias", bias, (size_t)p->k * sizeof(float), &st->bias);
     if (status != CONVCL_OK) goto cleanup;
   }
-  st->input_bytes = (size_t)p->input_elems * sizeof(float);
-  st->output_bytes = (size_t)p->output_elems * sizeof(float);
   tiles_local(tiles, st->local);
   st->global[0] = (size_t)((ncols + tiles->tn - 1) / tiles->tn) * st->local[0];
   st->global[1] = (size_t)((mg + tiles->tm - 1) / tiles->tm) * st->local[1];
   st->global[2] = (size_t)p->groups;
-  /* An empty batch is valid; there is nothing to allocate or launch then. */
-  if (p->output_elems > 0) {
-    if (!st->zero_copy) {
-      status = convcl_opencl_buffer(cl, "input", st->input_bytes, CL_MEM_READ_ONLY, &st->input);
-      if (status != CONVCL_OK) goto cleanup;
-      status = convcl_opencl_buffer(cl, "output", st->output_bytes, CL_MEM_WRITE_ONLY, &st->output);
-      if (status != CONVCL_OK) goto cleanup;
-    }
-    status = set_args(st, p, kpad, mpad);
-    if (status != CONVCL_OK) goto cleanup;
-  }
+  status = convcl_cl_io_create(cl, p, &st->io);
+  if (status != CONVCL_OK) goto cleanup;
+  status = set_args(st, p, kpad, mpad);
+  if (status != CONVCL_OK) goto cleanup;
   plan->impl = st;
   st = NULL;
   goto cleanup;
@@ -359,70 +343,17 @@ cleanup:
   return status;
 }
 
-/* Wraps the caller's arrays for one zero-copy run. The input is only read (the kernel
- * argument is const and the buffer CL_MEM_READ_ONLY), so dropping const is safe. */
-static convcl_status wrap_host(const convcl_opencl_state *cl, const igemm_plan *st,
-                               const float *input, float *output, cl_mem *in, cl_mem *out) {
-  cl_int err;
-  *in = clCreateBuffer(cl->context, CL_MEM_READ_ONLY | CL_MEM_USE_HOST_PTR, st->input_bytes,
-                       (void *)input, &err);
-  if (err != CL_SUCCESS) return convcl_cl_fail("clCreateBuffer", err);
-  *out = clCreateBuffer(cl->context, CL_MEM_WRITE_ONLY | CL_MEM_USE_HOST_PTR, st->output_bytes,
-                        output, &err);
-  if (err != CL_SUCCESS) return convcl_cl_fail("clCreateBuffer", err);
-  return CONVCL_OK;
-}
-
 static convcl_status igemm_run(convcl_plan *plan, const float *input, float *output) {
   const convcl_opencl_state *cl = plan->ctx->impl;
   const igemm_plan *st = plan->impl;
-  cl_mem in = st->input, out = st->output;
-  convcl_status status = CONVCL_OK;
-  cl_int err;
-  if (plan->problem.output_elems == 0) return CONVCL_OK;
-
-  if (st->zero_copy) {
-    in = out = NULL;
-    status = wrap_host(cl, st, input, output, &in, &out);
-    if (status != CONVCL_OK) goto cleanup;
-  } else {
-    err = clEnqueueWriteBuffer(cl->queue, in, CL_TRUE, 0, st->input_bytes, input, 0, NULL, NULL);
-    if (err != CL_SUCCESS) return convcl_cl_fail("clEnqueueWriteBuffer", err);
+  convcl_cl_run run;
+  convcl_status status = convcl_cl_io_begin(cl, &st->io, st->kernel, 0, 4, input, output, &run);
+  if (status == CONVCL_OK) {
+    const cl_int err = clEnqueueNDRangeKernel(cl->queue, st->kernel, 3, NULL, st->global, st->local,
+                                              0, NULL, NULL);
+    if (err != CL_SUCCESS) status = convcl_cl_fail("clEnqueueNDRangeKernel", err);
   }
-  if ((err = clSetKernelArg(st->kernel, 0, sizeof in, &in)) != CL_SUCCESS ||
-      (err = clSetKernelArg(st->kernel, 4, sizeof out, &out)) != CL_SUCCESS) {
-    status = convcl_cl_fail("clSetKernelArg", err);
-    goto cleanup;
-  }
-  err =
-      clEnqueueNDRangeKernel(cl->queue, st->kernel, 3, NULL, st->global, st->local, 0, NULL, NULL);
-  if (err != CL_SUCCESS) {
-    status = convcl_cl_fail("clEnqueueNDRangeKernel", err);
-    goto cleanup;
-  }
-  if (st->zero_copy) {
-    /* Mapping is what makes the results visible in the wrapped array. */
-    void *mapped = clEnqueueMapBuffer(cl->queue, out, CL_TRUE, CL_MAP_READ, 0, st->output_bytes, 0,
-                                      NULL, NULL, &err);
-    if (err != CL_SUCCESS) {
-      status = convcl_cl_fail("clEnqueueMapBuffer", err);
-      goto cleanup;
-    }
-    err = clEnqueueUnmapMemObject(cl->queue, out, mapped, 0, NULL, NULL);
-    if (err != CL_SUCCESS) status = convcl_cl_fail("clEnqueueUnmapMemObject", err);
-  } else {
-    err = clEnqueueReadBuffer(cl->queue, out, CL_TRUE, 0, st->output_bytes, output, 0, NULL, NULL);
-    if (err != CL_SUCCESS) status = convcl_cl_fail("clEnqueueReadBuffer", err);
-  }
-
-cleanup:
-  if (st->zero_copy) {
-    /* Nothing may touch the caller's arrays once we return, whatever failed. */
-    clFinish(cl->queue);
-    if (in) clReleaseMemObject(in);
-    if (out) clReleaseMemObject(out);
-  }
-  return status;
+  return convcl_cl_io_end(cl, &st->io, &run, status, output);
 }
 
 static void igemm_destroy(convcl_plan *plan) {

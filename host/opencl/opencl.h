@@ -12,6 +12,7 @@ extern const char convcl_cl_common[];
 extern const char convcl_cl_direct[];
 extern const char convcl_cl_transposed[];
 extern const char convcl_cl_igemm[];
+extern const char convcl_cl_depthwise[];
 /* host/opencl/igemm.c: the tile-size build options of each igemm.cl variant. */
 extern const char convcl_cl_igemm_gpu_options[];
 extern const char convcl_cl_igemm_small_options[];
@@ -25,6 +26,7 @@ typedef enum convcl_cl_program_id {
   CONVCL_CL_PROGRAM_IGEMM_GPU,
   CONVCL_CL_PROGRAM_IGEMM_SMALL,
   CONVCL_CL_PROGRAM_IGEMM_CPU,
+  CONVCL_CL_PROGRAM_DEPTHWISE,
   CONVCL_CL_PROGRAM_COUNT
 } convcl_cl_program_id;
 
@@ -76,10 +78,42 @@ cl_program convcl_cl_cache_load(const convcl_opencl_state *cl, const char *key,
 /* Saves program's binary under key; failures only mean no caching. */
 void convcl_cl_cache_store(cl_program program, const char *key);
 
+/* host/opencl/io.c: how a plan's input and output reach its kernel. On CPU devices the
+ * caller's arrays are wrapped per run (CL_MEM_USE_HOST_PTR), since copies would only add
+ * memory traffic; elsewhere device buffers made once per plan are copied through. */
+typedef struct convcl_cl_io {
+  int zero_copy;
+  size_t input_bytes, output_bytes;
+  cl_mem input, output; /* the plan's device buffers; NULL with zero_copy */
+} convcl_cl_io;
+
+/* One run's input and output memory objects. */
+typedef struct convcl_cl_run {
+  cl_mem input, output;
+} convcl_cl_run;
+
+convcl_status convcl_cl_io_create(const convcl_opencl_state *cl, const convcl_problem *p,
+                                  convcl_cl_io *io);
+void convcl_cl_io_release(convcl_cl_io *io);
+/* Stages input and binds the run's input and output to kernel arguments input_arg and
+ * output_arg. Whatever it returns, convcl_cl_io_end must follow. */
+convcl_status convcl_cl_io_begin(const convcl_opencl_state *cl, const convcl_cl_io *io,
+                                 cl_kernel kernel, cl_uint input_arg, cl_uint output_arg,
+                                 const float *input, float *output, convcl_cl_run *run);
+/* With status OK, waits until output holds the result; always releases the run's
+ * wrappers. Returns status, or the error that fetching the output met. */
+convcl_status convcl_cl_io_end(const convcl_opencl_state *cl, const convcl_cl_io *io,
+                               convcl_cl_run *run, convcl_status status, float *output);
+
 /* host/opencl/direct.c: generic direct and transposed-gather kernels. */
 extern const convcl_solver convcl_opencl_direct_solver;
 
 /* host/opencl/igemm.c: implicit GEMM for every non-transposed convolution. */
 extern const convcl_solver convcl_opencl_igemm_solver;
+
+/* host/opencl/depthwise.c: groups == in_channels convolutions; the preferred entry is
+ * the one AUTO considers first (multiplier 1). */
+extern const convcl_solver convcl_opencl_depthwise_preferred_solver;
+extern const convcl_solver convcl_opencl_depthwise_solver;
 
 #endif /* CONVCL_OPENCL_H */
