@@ -393,6 +393,28 @@ convcl_status convcl_opencl_program(convcl_context *ctx, convcl_cl_program_id id
   return cached_program(ctx->impl, ctx, id, program);
 }
 
+convcl_status convcl_opencl_kernel(convcl_context *ctx, convcl_cl_program_id id, const char *name,
+                                   cl_kernel *kernel) {
+  cl_program program;
+  cl_int err;
+  convcl_status status = convcl_opencl_program(ctx, id, &program);
+  if (status != CONVCL_OK) return status;
+  *kernel = clCreateKernel(program, name, &err);
+  if (err != CL_SUCCESS) {
+    *kernel = NULL;
+    return convcl_cl_fail("clCreateKernel", err);
+  }
+  return CONVCL_OK;
+}
+
+convcl_status convcl_opencl_set_args(cl_kernel kernel, const convcl_cl_arg *args, size_t count) {
+  for (size_t i = 0; i < count; ++i) {
+    const cl_int err = clSetKernelArg(kernel, args[i].index, args[i].size, args[i].value);
+    if (err != CL_SUCCESS) return convcl_cl_fail("clSetKernelArg", err);
+  }
+  return CONVCL_OK;
+}
+
 /* ---- Buffers --------------------------------------------------------------------- */
 
 convcl_status convcl_opencl_buffer(const convcl_opencl_state *cl, const char *what, size_t bytes,

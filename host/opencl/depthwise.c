@@ -87,11 +87,7 @@ static convcl_status set_args(depthwise_plan *st, const convcl_problem *p) {
   const cl_int mode = (cl_int)p->mode, has_bias = p->has_bias ? 1 : 0;
   /* A NULL buffer argument is not portable: without bias, bind the weights there. */
   const cl_mem bias = p->has_bias ? st->bias : st->weights;
-  const struct {
-    cl_uint index;
-    size_t size;
-    const void *value;
-  } args[] = {
+  const convcl_cl_arg args[] = {
       {1, sizeof(cl_mem), &st->weights},
       {2, sizeof(cl_mem), &bias},
       {4, sizeof items, &items},
@@ -106,18 +102,12 @@ static convcl_status set_args(depthwise_plan *st, const convcl_problem *p) {
       {13, sizeof has_bias, &has_bias},
       {14, sizeof mode, &mode},
   };
-  for (size_t i = 0; i < sizeof args / sizeof args[0]; ++i) {
-    cl_int err = clSetKernelArg(st->kernel, args[i].index, args[i].size, args[i].value);
-    if (err != CL_SUCCESS) return convcl_cl_fail("clSetKernelArg", err);
-  }
-  return CONVCL_OK;
+  return convcl_opencl_set_args(st->kernel, args, sizeof args / sizeof args[0]);
 }
 
 static convcl_status depthwise_create(convcl_plan *plan, const float *weights, const float *bias) {
   convcl_opencl_state *cl = plan->ctx->impl;
   const convcl_problem *p = &plan->problem;
-  cl_program program;
-  cl_int err;
 
   convcl_status status = check_int_range(p);
   if (status != CONVCL_OK) return status;
@@ -125,13 +115,9 @@ static convcl_status depthwise_create(convcl_plan *plan, const float *weights, c
   if (!st) return convcl_error(CONVCL_ERROR_OUT_OF_MEMORY, "out of host memory creating a plan");
   st->per_image = (size_t)per_image(p);
 
-  status = convcl_opencl_program(plan->ctx, CONVCL_CL_PROGRAM_DEPTHWISE, &program);
+  status =
+      convcl_opencl_kernel(plan->ctx, CONVCL_CL_PROGRAM_DEPTHWISE, "conv_depthwise", &st->kernel);
   if (status != CONVCL_OK) goto cleanup;
-  st->kernel = clCreateKernel(program, "conv_depthwise", &err);
-  if (err != CL_SUCCESS) {
-    status = convcl_cl_fail("clCreateKernel", err);
-    goto cleanup;
-  }
   status = convcl_opencl_upload(cl, "weight", weights, (size_t)p->weight_elems * sizeof(float),
                                 &st->weights);
   if (status != CONVCL_OK) goto cleanup;

@@ -82,42 +82,30 @@ static convcl_status set_args(direct_plan *st, const convcl_problem *p) {
    * buffer there: a NULL buffer argument is not portable across implementations. */
   const cl_mem bias = p->has_bias ? st->bias : st->weights;
   /* Arguments 0 and 3, input and output, are bound per run. */
-  const struct {
-    size_t size;
-    const void *value;
-  } args[] = {
-      {0, NULL},
-      {sizeof(cl_mem), &st->weights},
-      {sizeof(cl_mem), &bias},
-      {0, NULL},
-      {sizeof total, &total},
-      {sizeof c, &c},
-      {sizeof k, &k},
-      {sizeof groups, &groups},
-      {sizeof in, &in},
-      {sizeof out, &out},
-      {sizeof ksize, &ksize},
-      {sizeof stride, &stride},
-      {sizeof dilation, &dilation},
-      {sizeof pad, &pad},
-      {sizeof has_bias, &has_bias},
-      {sizeof mode, &mode},
+  const convcl_cl_arg args[] = {
+      {1, sizeof(cl_mem), &st->weights},
+      {2, sizeof(cl_mem), &bias},
+      {4, sizeof total, &total},
+      {5, sizeof c, &c},
+      {6, sizeof k, &k},
+      {7, sizeof groups, &groups},
+      {8, sizeof in, &in},
+      {9, sizeof out, &out},
+      {10, sizeof ksize, &ksize},
+      {11, sizeof stride, &stride},
+      {12, sizeof dilation, &dilation},
+      {13, sizeof pad, &pad},
+      {14, sizeof has_bias, &has_bias},
+      {15, sizeof mode, &mode},
   };
   /* The padding mode comes last since conv_transposed, zeros-padded only, lacks it. */
-  const cl_uint count = (cl_uint)(sizeof args / sizeof args[0]) - (p->transposed ? 1 : 0);
-  for (cl_uint i = 0; i < count; ++i) {
-    if (!args[i].value) continue;
-    cl_int err = clSetKernelArg(st->kernel, i, args[i].size, args[i].value);
-    if (err != CL_SUCCESS) return convcl_cl_fail("clSetKernelArg", err);
-  }
-  return CONVCL_OK;
+  const size_t count = sizeof args / sizeof args[0] - (p->transposed ? 1 : 0);
+  return convcl_opencl_set_args(st->kernel, args, count);
 }
 
 static convcl_status direct_create(convcl_plan *plan, const float *weights, const float *bias) {
   convcl_opencl_state *cl = plan->ctx->impl;
   const convcl_problem *p = &plan->problem;
-  cl_program program;
-  cl_int err;
 
   convcl_status status = check_int_range(p);
   if (status != CONVCL_OK) return status;
@@ -125,14 +113,10 @@ static convcl_status direct_create(convcl_plan *plan, const float *weights, cons
   if (!st) return convcl_error(CONVCL_ERROR_OUT_OF_MEMORY, "out of host memory creating a plan");
   st->total = (size_t)p->output_elems;
 
-  status = convcl_opencl_program(
-      plan->ctx, p->transposed ? CONVCL_CL_PROGRAM_TRANSPOSED : CONVCL_CL_PROGRAM_DIRECT, &program);
+  status = convcl_opencl_kernel(
+      plan->ctx, p->transposed ? CONVCL_CL_PROGRAM_TRANSPOSED : CONVCL_CL_PROGRAM_DIRECT,
+      p->transposed ? "conv_transposed" : "conv_direct", &st->kernel);
   if (status != CONVCL_OK) goto cleanup;
-  st->kernel = clCreateKernel(program, p->transposed ? "conv_transposed" : "conv_direct", &err);
-  if (err != CL_SUCCESS) {
-    status = convcl_cl_fail("clCreateKernel", err);
-    goto cleanup;
-  }
   status = convcl_opencl_upload(cl, "weight", weights, (size_t)p->weight_elems * sizeof(float),
                                 &st->weights);
   if (status != CONVCL_OK) goto cleanup;

@@ -180,15 +180,12 @@ static convcl_status pick_kernel(convcl_plan *plan, const char *name, const igem
   const int count = candidates(&lim, tries);
   for (int i = 0; i < count; ++i) {
     if (!tiles_fit(tries[i], &lim) || !fits_int(&plan->problem, tries[i])) continue;
-    cl_program program;
-    cl_int err;
-    convcl_status status = convcl_opencl_program(plan->ctx, tries[i]->program, &program);
+    cl_kernel k;
+    convcl_status status = convcl_opencl_kernel(plan->ctx, tries[i]->program, name, &k);
     if (status != CONVCL_OK) return status;
-    cl_kernel k = clCreateKernel(program, name, &err);
-    if (err != CL_SUCCESS) return convcl_cl_fail("clCreateKernel", err);
     size_t kernel_wg = 0;
-    err = clGetKernelWorkGroupInfo(k, cl->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof kernel_wg,
-                                   &kernel_wg, NULL);
+    const cl_int err = clGetKernelWorkGroupInfo(k, cl->device, CL_KERNEL_WORK_GROUP_SIZE,
+                                                sizeof kernel_wg, &kernel_wg, NULL);
     size_t local[3];
     tiles_local(tries[i], local);
     if (err == CL_SUCCESS && kernel_wg >= local[0] * local[1]) {
@@ -260,11 +257,7 @@ static convcl_status set_args(igemm_plan *st, const convcl_problem *p, int64_t k
   /* Unused buffer arguments still need a valid buffer: NULL is not portable. */
   const cl_mem taps = st->taps ? st->taps : st->weights;
   const cl_mem bias = st->bias ? st->bias : st->weights;
-  const struct {
-    cl_uint index;
-    size_t size;
-    const void *value;
-  } args[] = {
+  const convcl_cl_arg args[] = {
       {1, sizeof(cl_mem), &st->weights},
       {2, sizeof(cl_mem), &taps},
       {3, sizeof(cl_mem), &bias},
@@ -282,11 +275,7 @@ static convcl_status set_args(igemm_plan *st, const convcl_problem *p, int64_t k
       {16, sizeof has_bias, &has_bias},
       {17, sizeof mode, &mode},
   };
-  for (size_t i = 0; i < sizeof args / sizeof args[0]; ++i) {
-    cl_int err = clSetKernelArg(st->kernel, args[i].index, args[i].size, args[i].value);
-    if (err != CL_SUCCESS) return convcl_cl_fail("clSetKernelArg", err);
-  }
-  return CONVCL_OK;
+  return convcl_opencl_set_args(st->kernel, args, sizeof args / sizeof args[0]);
 }
 
 static convcl_status igemm_create(convcl_plan *plan, const float *weights, const float *bias) {

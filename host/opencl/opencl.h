@@ -57,6 +57,21 @@ convcl_status convcl_cl_fail(const char *call, cl_int err);
 convcl_status convcl_opencl_program(convcl_context *ctx, convcl_cl_program_id id,
                                     cl_program *program);
 
+/* A plan's own cl_kernel (clSetKernelArg is not thread-safe on a shared one) named name
+ * in program id, which is built or taken from the cache. */
+convcl_status convcl_opencl_kernel(convcl_context *ctx, convcl_cl_program_id id, const char *name,
+                                   cl_kernel *kernel);
+
+/* One kernel argument: its index, size and value. */
+typedef struct convcl_cl_arg {
+  cl_uint index;
+  size_t size;
+  const void *value;
+} convcl_cl_arg;
+
+/* Sets count arguments of kernel. */
+convcl_status convcl_opencl_set_args(cl_kernel kernel, const convcl_cl_arg *args, size_t count);
+
 /* A device buffer of bytes bytes; what names it in the error when it exceeds the
  * device's largest allocation. */
 convcl_status convcl_opencl_buffer(const convcl_opencl_state *cl, const char *what, size_t bytes,
