@@ -63,6 +63,8 @@ convcl_status convcl_context_create(const char *device, convcl_context **ctx_out
     free(ctx);
     return convcl_error(CONVCL_ERROR_SYSTEM, "pthread_mutex_init failed for a new context");
   }
+  const char *tune = getenv("CONVCL_TUNE");
+  ctx->tune = tune && strcmp(tune, "1") == 0;
   convcl_status st = open_device(ctx, device);
   if (st != CONVCL_OK) {
     pthread_mutex_destroy(&ctx->lock);
@@ -96,6 +98,13 @@ convcl_status convcl_context_device(const convcl_context *ctx, convcl_device_inf
 
 const char *convcl_context_fallback_reason(const convcl_context *ctx) {
   return ctx ? ctx->fallback_reason : "";
+}
+
+convcl_status convcl_context_set_tuning(convcl_context *ctx, int enable) {
+  if (!ctx)
+    return convcl_error(CONVCL_ERROR_NULL_POINTER, "convcl_context_set_tuning: ctx is NULL");
+  ctx->tune = enable != 0;
+  return CONVCL_OK;
 }
 
 const char *convcl_context_build_log(const convcl_context *ctx) {

@@ -15,6 +15,7 @@ typedef struct convcl_problem {
   int rank; /* spatial dims as the user gave them, 1..3 */
   int transposed;
   int has_bias;
+  int relu;                 /* fused ReLU after the bias */
   convcl_padding_mode mode; /* zeros for transposed */
   int64_t n, c, k, groups;  /* batch, in channels, out channels, groups */
   int64_t in[3], out[3], kernel[3], stride[3], dilation[3];
@@ -44,7 +45,9 @@ typedef struct convcl_plan convcl_plan;
 typedef struct convcl_context convcl_context;
 
 /* One algorithm of one backend. create() stores its state in plan->impl; it may use
- * plan->problem and plan->ctx. Optional slots are NULL. */
+ * plan->problem, plan->ctx and plan->variant. Optional slots are NULL (or 0). A solver
+ * with tile variants names them in variant_names; create() builds plan->variant, or
+ * its own pick for the problem when plan->variant is -1. */
 typedef struct convcl_solver {
   convcl_algo algo;
   int (*applicable)(const convcl_context *ctx, const convcl_problem *p);
@@ -52,6 +55,8 @@ typedef struct convcl_solver {
   convcl_status (*create)(convcl_plan *plan, const float *weights, const float *bias);
   convcl_status (*run)(convcl_plan *plan, const float *input, float *output);
   void (*destroy)(convcl_plan *plan);
+  int variant_count;
+  const char *const *variant_names;
 } convcl_solver;
 
 /* A backend: its solvers in order of preference (the heuristic takes the first
@@ -69,6 +74,7 @@ struct convcl_context {
   char fallback_reason[512];
   pthread_mutex_t lock; /* guards build_log */
   char *build_log;      /* malloc'd, NULL when none */
+  int tune;             /* AUTO measures (convcl_context_set_tuning) */
   void *impl;           /* the backend's state */
 };
 
@@ -76,6 +82,7 @@ struct convcl_plan {
   convcl_context *ctx;
   const convcl_solver *solver;
   convcl_problem problem;
+  int variant; /* the solver's tile variant; -1: its own pick */
   size_t workspace_bytes;
   void *impl; /* the solver's state */
 };
@@ -100,6 +107,14 @@ convcl_status convcl_opencl_open(convcl_context *ctx, convcl_opencl_pick pick, i
 /* Appends every OpenCL device to infos (at most capacity), returns how many exist.
  * Sets nothing and returns 0 when OpenCL is unavailable. */
 int convcl_opencl_list(convcl_device_info *infos, int capacity);
+
+/* host/plan.c, for tests and tuning: convcl_plan_create with a named algorithm, building
+ * tile variant `variant` (0 .. its solver's variant_count - 1; 0 alone for a solver without
+ * variants). Past the last variant it fails with CONVCL_ERROR_ALGO_NOT_APPLICABLE. */
+convcl_status convcl_plan_create_variant(convcl_context *ctx, const convcl_conv_desc *desc,
+                                         const convcl_shape *input, const float *weights,
+                                         const float *bias, convcl_algo algo, int variant,
+                                         convcl_plan **plan_out);
 
 /* Replaces the context's build log with a copy of log (NULL clears it). */
 void convcl_context_set_build_log(convcl_context *ctx, const char *log);

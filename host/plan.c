@@ -4,8 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const algo_names[CONVCL_ALGO_COUNT] = {"auto", "direct", "implicit_gemm",
-                                                          "depthwise", "transposed_gemm"};
+static const char *const algo_names[CONVCL_ALGO_COUNT] = {
+    "auto", "direct",       "implicit_gemm", "depthwise", "transposed_gemm",
+    "gemm", "winograd_2x2", "winograd_4x4"};
 
 const char *convcl_algo_name(convcl_algo algo) {
   return algo >= 0 && algo < CONVCL_ALGO_COUNT ? algo_names[algo] : "unknown";
@@ -69,9 +70,10 @@ convcl_status convcl_plan_query(convcl_context *ctx, const convcl_conv_desc *des
   return CONVCL_OK;
 }
 
-convcl_status convcl_plan_create(convcl_context *ctx, const convcl_conv_desc *desc,
+/* Plan creation with variant -1 (the solver picks its tile variant) or a given one. */
+static convcl_status plan_create(convcl_context *ctx, const convcl_conv_desc *desc,
                                  const convcl_shape *input, const float *weights, const float *bias,
-                                 convcl_algo algo, convcl_plan **plan_out) {
+                                 convcl_algo algo, int variant, convcl_plan **plan_out) {
   if (!plan_out) return convcl_error(CONVCL_ERROR_NULL_POINTER, "the plan output pointer is NULL");
   if (!ctx) return convcl_error(CONVCL_ERROR_NULL_POINTER, "the context is NULL");
   if (!weights) return convcl_error(CONVCL_ERROR_NULL_POINTER, "the weights pointer is NULL");
@@ -86,6 +88,14 @@ convcl_status convcl_plan_create(convcl_context *ctx, const convcl_conv_desc *de
     return convcl_error(CONVCL_ERROR_INVALID_VALUE,
                         "a bias was given but the descriptor has none (has_bias=0)");
   if ((st = choose(ctx, &p, algo, &index)) != CONVCL_OK) return st;
+  if (variant >= 0) {
+    const convcl_solver *s = ctx->backend->solvers[index];
+    const int count = s->variant_count > 0 ? s->variant_count : 1;
+    if (algo == CONVCL_ALGO_AUTO || variant >= count)
+      return convcl_error(CONVCL_ERROR_ALGO_NOT_APPLICABLE,
+                          "algorithm '%s' has %d tile variants on device %s, not variant %d",
+                          convcl_algo_name(algo), count, ctx->device.id, variant);
+  }
   convcl_plan *plan = calloc(1, sizeof *plan);
   if (!plan) return convcl_error(CONVCL_ERROR_OUT_OF_MEMORY, "cannot allocate a plan");
   plan->ctx = ctx;
@@ -96,6 +106,7 @@ convcl_status convcl_plan_create(convcl_context *ctx, const convcl_conv_desc *de
     const convcl_solver *s = ctx->backend->solvers[index];
     plan->solver = s;
     plan->impl = NULL;
+    plan->variant = s->variant_count > 0 ? variant : -1;
     plan->workspace_bytes = s->workspace ? s->workspace(ctx, &p) : 0;
     st = s->create(plan, weights, bias);
     if (st != CONVCL_ERROR_BUILD_FAILED || algo != CONVCL_ALGO_AUTO) break;
@@ -109,6 +120,21 @@ convcl_status convcl_plan_create(convcl_context *ctx, const convcl_conv_desc *de
   *plan_out = plan;
   convcl_error_clear();
   return CONVCL_OK;
+}
+
+convcl_status convcl_plan_create(convcl_context *ctx, const convcl_conv_desc *desc,
+                                 const convcl_shape *input, const float *weights, const float *bias,
+                                 convcl_algo algo, convcl_plan **plan_out) {
+  return plan_create(ctx, desc, input, weights, bias, algo, -1, plan_out);
+}
+
+convcl_status convcl_plan_create_variant(convcl_context *ctx, const convcl_conv_desc *desc,
+                                         const convcl_shape *input, const float *weights,
+                                         const float *bias, convcl_algo algo, int variant,
+                                         convcl_plan **plan_out) {
+  if (variant < 0)
+    return convcl_error(CONVCL_ERROR_INVALID_VALUE, "tile variant %d is negative", variant);
+  return plan_create(ctx, desc, input, weights, bias, algo, variant, plan_out);
 }
 
 convcl_status convcl_plan_run(convcl_plan *plan, const float *input, float *output) {

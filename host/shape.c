@@ -71,6 +71,11 @@ static convcl_status check_desc(const convcl_conv_desc *d) {
                         "padding_mode must be one of {'zeros', 'reflect', 'replicate', "
                         "'circular'}, but got padding_mode=%d",
                         (int)d->padding_mode);
+  if (d->activation != CONVCL_ACTIVATION_NONE && d->activation != CONVCL_ACTIVATION_RELU)
+    return convcl_error(CONVCL_ERROR_INVALID_VALUE,
+                        "activation must be CONVCL_ACTIVATION_NONE or CONVCL_ACTIVATION_RELU, but "
+                        "got activation=%d",
+                        (int)d->activation);
   if (d->transposed && d->padding_mode != CONVCL_PADDING_ZEROS)
     return convcl_error(CONVCL_ERROR_INVALID_PADDING,
                         "Only \"zeros\" padding mode is supported for %s", name);
@@ -259,6 +264,7 @@ convcl_status convcl_problem_init(convcl_problem *p, const convcl_conv_desc *d,
   q.rank = r;
   q.transposed = d->transposed;
   q.has_bias = d->has_bias != 0;
+  q.relu = d->activation == CONVCL_ACTIVATION_RELU;
   q.mode = d->padding_mode;
   q.n = input->dims[0];
   q.c = d->in_channels;

@@ -88,6 +88,12 @@ typedef enum convcl_padding_mode {
   CONVCL_PADDING_CIRCULAR
 } convcl_padding_mode;
 
+/* What the kernels apply to each output after the bias, in the same pass. */
+typedef enum convcl_activation {
+  CONVCL_ACTIVATION_NONE = 0,
+  CONVCL_ACTIVATION_RELU /* max(x, 0); NaN stays NaN, as torch.relu */
+} convcl_activation;
+
 typedef enum convcl_padding_kind {
   CONVCL_PAD_EXPLICIT = 0, /* pad_begin / pad_end as given */
   CONVCL_PAD_SAME,      /* PyTorch 'same' (= ONNX SAME_UPPER at stride 1): extra on the end side */
@@ -116,10 +122,12 @@ typedef struct convcl_conv_desc {
    * (all entries > 0) from which output_padding is derived as PyTorch does. */
   int64_t output_padding[CONVCL_MAX_SPATIAL];
   int64_t output_size[CONVCL_MAX_SPATIAL];
+  convcl_activation activation; /* fused into the convolution; none by default */
 } convcl_conv_desc;
 
 /* Defaults of PyTorch's constructors: stride 1, dilation 1, padding 0 (explicit),
- * groups 1, zeros padding mode, bias on, output_padding 0, no output size.
+ * groups 1, zeros padding mode, bias on, output_padding 0, no output size, no
+ * activation.
  * kernel may be NULL (then kernel sizes stay 0 and must be set). */
 CONVCL_API void convcl_conv_desc_init(convcl_conv_desc *desc, int spatial_dims, int transposed,
                                       int64_t in_channels, int64_t out_channels,
@@ -200,6 +208,15 @@ CONVCL_API const char *convcl_context_fallback_reason(const convcl_context *ctx)
  * ("" if none). Never NULL; valid until the next plan creation in the context. */
 CONVCL_API const char *convcl_context_build_log(const convcl_context *ctx);
 
+/* Measured choice. With tuning on, creating a plan with algo AUTO times every
+ * applicable algorithm and tile variant on this problem once, keeps the fastest and
+ * remembers it on disk ($XDG_CACHE_HOME/convcl, else ~/.cache/convcl), keyed by the
+ * device, its driver and compute units, the library version and the problem; later
+ * plans for the same problem on the same device read the choice back. With tuning off
+ * (the default, unless the environment variable CONVCL_TUNE=1 was set when the
+ * context was created) a heuristic chooses without measuring. */
+CONVCL_API convcl_status convcl_context_set_tuning(convcl_context *ctx, int enable);
+
 /* ---- Plans ----------------------------------------------------------------------- */
 
 typedef enum convcl_algo {
@@ -207,10 +224,13 @@ typedef enum convcl_algo {
   CONVCL_ALGO_DIRECT,        /* generic direct (gather form for transposed); always applicable */
   CONVCL_ALGO_IMPLICIT_GEMM, /* convolution as a tiled GEMM over packed weights, no im2col buffer */
   CONVCL_ALGO_DEPTHWISE,     /* groups == in_channels: one filter per channel, vectorized along W */
-  CONVCL_ALGO_TRANSPOSED_GEMM /* transposed as a GEMM over packed weights plus a tiled col2im */
+  CONVCL_ALGO_TRANSPOSED_GEMM, /* transposed as a GEMM over packed weights plus a tiled col2im */
+  CONVCL_ALGO_GEMM,            /* 1x1, stride 1, no padding: one GEMM per group, input as is */
+  CONVCL_ALGO_WINOGRAD_2X2,    /* Winograd F(2x2,3x3): 2D 3x3, stride 1, dilation 1, zeros pad */
+  CONVCL_ALGO_WINOGRAD_4X4     /* Winograd F(4x4,3x3): as above, fewer multiplies, more rounding */
 } convcl_algo;
 
-#define CONVCL_ALGO_COUNT 5
+#define CONVCL_ALGO_COUNT 8
 
 /* "auto", "direct", ...; "unknown" for values outside the enum. Never NULL. */
 CONVCL_API const char *convcl_algo_name(convcl_algo algo);

@@ -6,6 +6,7 @@
  * Exits 0 when all pass, 77 when mode is opencl and no OpenCL device opens. */
 #include "convcl.h"
 #include "convcl_ref.h"
+#include "internal.h"
 #include "testutil.h"
 
 #include <stdint.h>
@@ -36,10 +37,11 @@
  * spells out only what it is about (the NNPACK tester pattern):
  * rank [2], batch [1], in_channels [3], out_channels [4], groups [1], size [6],
  * kernel [3], stride [1], dilation [1]; padding, pads, padding_mode, output_padding
- * and output_size are PyTorch's defaults at 0; no_bias 0 keeps the bias. */
+ * and output_size are PyTorch's defaults at 0; no_bias 0 keeps the bias; relu 1 fuses
+ * a ReLU. */
 typedef struct param {
   const char *name;
-  int rank, transposed, no_bias;
+  int rank, transposed, no_bias, relu;
   int64_t batch, in_channels, out_channels, groups;
   int64_t size[3], kernel[3], stride[3], dilation[3];
   convcl_padding_kind padding;
@@ -60,6 +62,7 @@ static void make_desc(const param *p, convcl_conv_desc *d, convcl_shape *input) 
   d->padding = p->padding;
   d->padding_mode = p->mode;
   d->has_bias = !p->no_bias;
+  d->activation = p->relu ? CONVCL_ACTIVATION_RELU : CONVCL_ACTIVATION_NONE;
   input->ndim = rank + 2;
   input->dims[0] = or_default(p->batch, 1);
   input->dims[1] = d->in_channels;
@@ -785,6 +788,7 @@ static void random_param(param *p) {
     p->out_channels = p->groups * rng_int(1, 2);
   }
   p->no_bias = rng_percent(25);
+  p->relu = rng_percent(25);
   const int large = rng_percent(20);
   const int64_t max_size = p->rank == 1   ? (large ? 70 : 24)
                            : p->rank == 2 ? (large ? 20 : 11)
@@ -882,6 +886,11 @@ static convcl_status problem_init(problem *pr) {
   tu_poison(pr->want, pr->output_elems);
   st = convcl_ref_conv(&pr->desc, &pr->input_shape, pr->input, pr->weight, pr->bias, pr->want);
   if (st != CONVCL_OK) return st;
+  /* The reference convolves only; the fused ReLU is checked against ReLU applied after
+   * it. |relu(a) - relu(b)| <= |a - b|, so the bound below still holds. */
+  if (pr->desc.activation == CONVCL_ACTIVATION_RELU)
+    for (size_t i = 0; i < pr->output_elems; i++)
+      pr->want[i] = pr->want[i] > 0.0f ? pr->want[i] : 0.0f;
 
   float *ax = abs_copy(pr->input, pr->input_elems);
   float *aw = abs_copy(pr->weight, pr->weight_elems);
@@ -901,20 +910,25 @@ static void report(const char *name, const char *what, const problem *pr) {
   tu_print_desc(stdout, &pr->desc, &pr->input_shape);
 }
 
-/* One algorithm on one problem: 0 passed, 1 failed (reported), -1 not applicable. */
-static int run_algo(convcl_context *ctx, const char *name, convcl_algo algo, problem *pr) {
+/* One algorithm on one problem: AUTO, or a named algorithm's tile variant (0, 1, ...).
+ * 0 passed, 1 failed (reported), -1 not applicable (or no such variant). */
+static int run_algo(convcl_context *ctx, const char *name, convcl_algo algo, int variant,
+                    problem *pr) {
   convcl_plan *plan = NULL;
   convcl_status st =
-      convcl_plan_create(ctx, &pr->desc, &pr->input_shape, pr->weight, pr->bias, algo, &plan);
+      algo == CONVCL_ALGO_AUTO
+          ? convcl_plan_create(ctx, &pr->desc, &pr->input_shape, pr->weight, pr->bias, algo, &plan)
+          : convcl_plan_create_variant(ctx, &pr->desc, &pr->input_shape, pr->weight, pr->bias, algo,
+                                       variant, &plan);
   if (st == CONVCL_ERROR_ALGO_NOT_APPLICABLE && algo != CONVCL_ALGO_AUTO) return -1;
   char what[64];
-  snprintf(what, sizeof what, "%s", convcl_algo_name(algo));
+  snprintf(what, sizeof what, "%s/%d", convcl_algo_name(algo), variant);
   if (st != CONVCL_OK) {
     report(name, what, pr);
     printf("    plan: %s: %s\n", convcl_status_string(st), convcl_last_error());
     return 1;
   }
-  snprintf(what, sizeof what, "%s -> %s", convcl_algo_name(algo),
+  snprintf(what, sizeof what, "%s/%d -> %s", convcl_algo_name(algo), variant,
            convcl_algo_name(convcl_plan_algo(plan)));
   tu_poison(pr->got, pr->output_elems);
   st = convcl_plan_run(plan, pr->input, pr->got);
@@ -949,7 +963,8 @@ static int run_algo(convcl_context *ctx, const char *name, convcl_algo algo, pro
   return 1;
 }
 
-/* Runs one descriptor on every algorithm plus AUTO, adding to the counts. */
+/* Runs one descriptor on AUTO and every tile variant of every algorithm, adding to the
+ * counts. */
 static void run_case(convcl_context *ctx, const char *name, const convcl_conv_desc *desc,
                      const convcl_shape *input, const convcl_shape *output, int *passed,
                      int *failed) {
@@ -964,11 +979,13 @@ static void run_case(convcl_context *ctx, const char *name, const convcl_conv_de
     printf("    reference: %s: %s\n", convcl_status_string(st), convcl_last_error());
     ++*failed;
   } else {
-    for (int a = CONVCL_ALGO_AUTO; a < CONVCL_ALGO_COUNT; a++) {
-      const int result = run_algo(ctx, name, (convcl_algo)a, &pr);
-      if (result == 0) ++*passed;
-      if (result == 1) ++*failed;
-    }
+    for (int a = CONVCL_ALGO_AUTO; a < CONVCL_ALGO_COUNT; a++)
+      for (int v = 0;; v++) {
+        const int result = run_algo(ctx, name, (convcl_algo)a, v, &pr);
+        if (result == 0) ++*passed;
+        if (result == 1) ++*failed;
+        if (result == -1 || a == CONVCL_ALGO_AUTO) break;
+      }
   }
   problem_free(&pr);
 }

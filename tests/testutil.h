@@ -105,11 +105,12 @@ static inline void tu_print_desc(FILE *f, const convcl_conv_desc *d, const convc
   fprintf(f,
           "    %s%dd in_channels=%lld out_channels=%lld groups=%lld kernel=(%s) stride=(%s) "
           "dilation=(%s)\n"
-          "    padding=%s pad_begin=(%s) pad_end=(%s) padding_mode=%s bias=%d "
+          "    padding=%s pad_begin=(%s) pad_end=(%s) padding_mode=%s bias=%d relu=%d "
           "output_padding=(%s) output_size=(%s) input=%s\n",
           d->transposed ? "ConvTranspose" : "Conv", d->spatial_dims, (long long)d->in_channels,
           (long long)d->out_channels, (long long)d->groups, k, s, dl, kind < 4 ? kinds[kind] : "?",
-          pb, pe, mode < 4 ? modes[mode] : "?", d->has_bias, op, os, in);
+          pb, pe, mode < 4 ? modes[mode] : "?", d->has_bias,
+          d->activation == CONVCL_ACTIVATION_RELU, op, os, in);
 }
 
 #endif

@@ -14,10 +14,10 @@ static const convcl_solver *const cpu_solvers[] = {&convcl_cpu_depthwise_preferr
 static void cpu_context_destroy(convcl_context *ctx) { convcl_pool_destroy(ctx->impl); }
 
 static const convcl_backend cpu_backend = {
-    /* .kind = */ CONVCL_BACKEND_CPU,
-    /* .solvers = */ cpu_solvers,
-    /* .solver_count = */ sizeof cpu_solvers / sizeof cpu_solvers[0],
-    /* .context_destroy = */ cpu_context_destroy,
+    .kind = CONVCL_BACKEND_CPU,
+    .solvers = cpu_solvers,
+    .solver_count = sizeof cpu_solvers / sizeof cpu_solvers[0],
+    .context_destroy = cpu_context_destroy,
 };
 
 convcl_pool *convcl_cpu_pool(const convcl_context *ctx) { return ctx->impl; }

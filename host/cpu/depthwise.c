@@ -255,19 +255,19 @@ static convcl_status depthwise_run(convcl_plan *plan, const float *input, float 
  * and the second after it, so AUTO takes depthwise only where it wins, and a request
  * for depthwise by name runs whatever the multiplier. */
 const convcl_solver convcl_cpu_depthwise_preferred = {
-    /* .algo = */ CONVCL_ALGO_DEPTHWISE,
-    /* .applicable = */ depthwise_preferred,
-    /* .workspace = */ depthwise_workspace,
-    /* .create = */ depthwise_create,
-    /* .run = */ depthwise_run,
-    /* .destroy = */ depthwise_destroy,
+    .algo = CONVCL_ALGO_DEPTHWISE,
+    .applicable = depthwise_preferred,
+    .workspace = depthwise_workspace,
+    .create = depthwise_create,
+    .run = depthwise_run,
+    .destroy = depthwise_destroy,
 };
 
 const convcl_solver convcl_cpu_depthwise = {
-    /* .algo = */ CONVCL_ALGO_DEPTHWISE,
-    /* .applicable = */ depthwise_applicable,
-    /* .workspace = */ depthwise_workspace,
-    /* .create = */ depthwise_create,
-    /* .run = */ depthwise_run,
-    /* .destroy = */ depthwise_destroy,
+    .algo = CONVCL_ALGO_DEPTHWISE,
+    .applicable = depthwise_applicable,
+    .workspace = depthwise_workspace,
+    .create = depthwise_create,
+    .run = depthwise_run,
+    .destroy = depthwise_destroy,
 };

@@ -117,10 +117,10 @@ static int direct_applicable(const convcl_context *ctx, const convcl_problem *p)
 }
 
 const convcl_solver convcl_cpu_direct = {
-    /* .algo = */ CONVCL_ALGO_DIRECT,
-    /* .applicable = */ direct_applicable,
-    /* .workspace = */ NULL,
-    /* .create = */ direct_create,
-    /* .run = */ direct_run,
-    /* .destroy = */ direct_destroy,
+    .algo = CONVCL_ALGO_DIRECT,
+    .applicable = direct_applicable,
+    .workspace = NULL,
+    .create = direct_create,
+    .run = direct_run,
+    .destroy = direct_destroy,
 };

@@ -404,10 +404,10 @@ static convcl_status igemm_run(convcl_plan *plan, const float *input, float *out
 }
 
 const convcl_solver convcl_cpu_implicit_gemm = {
-    /* .algo = */ CONVCL_ALGO_IMPLICIT_GEMM,
-    /* .applicable = */ igemm_applicable,
-    /* .workspace = */ igemm_workspace,
-    /* .create = */ igemm_create,
-    /* .run = */ igemm_run,
-    /* .destroy = */ igemm_destroy,
+    .algo = CONVCL_ALGO_IMPLICIT_GEMM,
+    .applicable = igemm_applicable,
+    .workspace = igemm_workspace,
+    .create = igemm_create,
+    .run = igemm_run,
+    .destroy = igemm_destroy,
 };

@@ -403,10 +403,10 @@ static convcl_status tg_run(convcl_plan *plan, const float *input, float *output
 }
 
 const convcl_solver convcl_cpu_transposed_gemm = {
-    /* .algo = */ CONVCL_ALGO_TRANSPOSED_GEMM,
-    /* .applicable = */ tg_applicable,
-    /* .workspace = */ tg_workspace,
-    /* .create = */ tg_create,
-    /* .run = */ tg_run,
-    /* .destroy = */ tg_destroy,
+    .algo = CONVCL_ALGO_TRANSPOSED_GEMM,
+    .applicable = tg_applicable,
+    .workspace = tg_workspace,
+    .create = tg_create,
+    .run = tg_run,
+    .destroy = tg_destroy,
 };

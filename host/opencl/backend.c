@@ -472,10 +472,10 @@ static const convcl_solver *const opencl_solvers[] = {
     &convcl_opencl_depthwise_solver, &convcl_opencl_direct_solver};
 
 static const convcl_backend opencl_backend = {
-    /* .kind = */ CONVCL_BACKEND_OPENCL,
-    /* .solvers = */ opencl_solvers,
-    /* .solver_count = */ sizeof opencl_solvers / sizeof opencl_solvers[0],
-    /* .context_destroy = */ opencl_context_destroy,
+    .kind = CONVCL_BACKEND_OPENCL,
+    .solvers = opencl_solvers,
+    .solver_count = sizeof opencl_solvers / sizeof opencl_solvers[0],
+    .context_destroy = opencl_context_destroy,
 };
 
 /* Opens e's device; with build, builds the always-applicable programs (direct and

@@ -161,19 +161,19 @@ static void depthwise_destroy(convcl_plan *plan) {
 /* Two entries of one algorithm, as on the CPU: the backend lists the first ahead of the
  * implicit GEMM, the second after it, so a request by name runs any multiplier. */
 const convcl_solver convcl_opencl_depthwise_preferred_solver = {
-    /* .algo = */ CONVCL_ALGO_DEPTHWISE,
-    /* .applicable = */ depthwise_preferred,
-    /* .workspace = */ depthwise_workspace,
-    /* .create = */ depthwise_create,
-    /* .run = */ depthwise_run,
-    /* .destroy = */ depthwise_destroy,
+    .algo = CONVCL_ALGO_DEPTHWISE,
+    .applicable = depthwise_preferred,
+    .workspace = depthwise_workspace,
+    .create = depthwise_create,
+    .run = depthwise_run,
+    .destroy = depthwise_destroy,
 };
 
 const convcl_solver convcl_opencl_depthwise_solver = {
-    /* .algo = */ CONVCL_ALGO_DEPTHWISE,
-    /* .applicable = */ depthwise_applicable,
-    /* .workspace = */ depthwise_workspace,
-    /* .create = */ depthwise_create,
-    /* .run = */ depthwise_run,
-    /* .destroy = */ depthwise_destroy,
+    .algo = CONVCL_ALGO_DEPTHWISE,
+    .applicable = depthwise_applicable,
+    .workspace = depthwise_workspace,
+    .create = depthwise_create,
+    .run = depthwise_run,
+    .destroy = depthwise_destroy,
 };

@@ -157,10 +157,10 @@ static void direct_destroy(convcl_plan *plan) {
 }
 
 const convcl_solver convcl_opencl_direct_solver = {
-    /* .algo = */ CONVCL_ALGO_DIRECT,
-    /* .applicable = */ direct_applicable,
-    /* .workspace = */ direct_workspace,
-    /* .create = */ direct_create,
-    /* .run = */ direct_run,
-    /* .destroy = */ direct_destroy,
+    .algo = CONVCL_ALGO_DIRECT,
+    .applicable = direct_applicable,
+    .workspace = direct_workspace,
+    .create = direct_create,
+    .run = direct_run,
+    .destroy = direct_destroy,
 };

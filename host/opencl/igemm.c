@@ -351,10 +351,10 @@ static void igemm_destroy(convcl_plan *plan) {
 }
 
 const convcl_solver convcl_opencl_igemm_solver = {
-    /* .algo = */ CONVCL_ALGO_IMPLICIT_GEMM,
-    /* .applicable = */ igemm_applicable,
-    /* .workspace = */ igemm_workspace,
-    /* .create = */ igemm_create,
-    /* .run = */ igemm_run,
-    /* .destroy = */ igemm_destroy,
+    .algo = CONVCL_ALGO_IMPLICIT_GEMM,
+    .applicable = igemm_applicable,
+    .workspace = igemm_workspace,
+    .create = igemm_create,
+    .run = igemm_run,
+    .destroy = igemm_destroy,
 };
