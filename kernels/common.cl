@@ -19,6 +19,14 @@ void split_index(long i, int channels, int4 size, long *n, int *ch, int *d, int 
   *n = i / channels;
 }
 
+/* The epilogue flags every kernel takes (convcl_cl_epilogue on the host): bit 0 adds
+ * the bias, bit 1 applies ReLU after it. */
+#define EPILOGUE_BIAS 1
+#define EPILOGUE_RELU 2
+
+/* ReLU when the flags ask for it; NaN stays NaN, as in torch.relu. */
+float relu_if(float v, int epilogue) { return (epilogue & EPILOGUE_RELU) && v < 0.0f ? 0.0f : v; }
+
 /* convcl_padding_mode's values. */
 #define MODE_ZEROS 0
 #define MODE_REFLECT 1

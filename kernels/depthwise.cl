@@ -11,13 +11,13 @@
  * t * dilation)] * w[oc, 0, t]. Work-item (i, n) covers outputs [VW * b, VW * b + VW) of
  * row (oc, od, oh) of image n, with i = ((oc * D + od) * H + oh) * blocks + b; per_image
  * (the count of i) fits in int, so the index math is 32-bit. Vectors hold D, H, W in x,
- * y, z. bias is only read when has_bias is set (the host binds another buffer
+ * y, z. bias is only read when the epilogue adds it (the host binds another buffer
  * otherwise). */
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void
 conv_depthwise(__global const float *restrict x, __global const float *restrict w,
                __global const float *restrict bias, __global float *restrict y, const int per_image,
                const int c, const int k, const int4 in_size, const int4 out_size, const int4 ksize,
-               const int4 stride, const int4 dilation, const int4 pad, const int has_bias,
+               const int4 stride, const int4 dilation, const int4 pad, const int epilogue,
                const int mode) {
   int i = (int)get_global_id(0);
   if (i >= per_image) return;
@@ -41,7 +41,7 @@ conv_depthwise(__global const float *restrict x, __global const float *restrict 
       iw0 >= 0 && iw0 + (VW - 1) * stride.z + (ksize.z - 1) * dilation.z < in_size.z;
 
   float acc[VW];
-  const float b = has_bias ? bias[oc] : 0.0f;
+  const float b = (epilogue & EPILOGUE_BIAS) ? bias[oc] : 0.0f;
   for (int j = 0; j < VW; ++j) acc[j] = b;
   for (int kd = 0; kd < ksize.x; ++kd) {
     const int id = map_coord(od * stride.x - pad.x + kd * dilation.x, in_size.x, mode);
@@ -73,5 +73,5 @@ conv_depthwise(__global const float *restrict x, __global const float *restrict 
   __global float *yrow = y + ((plane * out_size.x + od) * out_size.y + oh) * out_size.z;
 #pragma unroll
   for (int j = 0; j < VW; ++j)
-    if (ow0 + j < out_size.z) yrow[ow0 + j] = acc[j];
+    if (ow0 + j < out_size.z) yrow[ow0 + j] = relu_if(acc[j], epilogue);
 }

@@ -2,14 +2,14 @@
 
 /* y[n, oc, o] = bias[oc] + sum over ic of oc's group and taps t of
  *   x[n, ic, map(o * stride - pad + t * dilation)] * w[oc, ic % (c / groups), t].
- * Vectors hold D, H, W in x, y, z. bias is only read when has_bias is set (the host
+ * Vectors hold D, H, W in x, y, z. bias is only read when the epilogue adds it (the host
  * binds another buffer otherwise: a NULL buffer argument is not portable). */
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void
 conv_direct(__global const float *restrict x, __global const float *restrict w,
             __global const float *restrict bias, __global float *restrict y, const long total,
             const int c, const int k, const int groups, const int4 in_size, const int4 out_size,
             const int4 ksize, const int4 stride, const int4 dilation, const int4 pad,
-            const int has_bias, const int mode) {
+            const int epilogue, const int mode) {
   const long gid = get_global_id(0);
   if (gid >= total) return;
 
@@ -25,7 +25,7 @@ conv_direct(__global const float *restrict x, __global const float *restrict w,
   const __global float *xg = x + (n * c + (long)g * cg) * in_plane;
   const __global float *wk = w + (long)oc * cg * kernel_elems;
 
-  float acc = has_bias ? bias[oc] : 0.0f;
+  float acc = (epilogue & EPILOGUE_BIAS) ? bias[oc] : 0.0f;
   for (int kd = 0; kd < ksize.x; ++kd) {
     const int id = map_coord(od * stride.x - pad.x + kd * dilation.x, in_size.x, mode);
     if (id < 0) continue;
@@ -41,5 +41,5 @@ conv_direct(__global const float *restrict x, __global const float *restrict w,
       }
     }
   }
-  y[gid] = acc;
+  y[gid] = relu_if(acc, epilogue);
 }

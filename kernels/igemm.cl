@@ -66,10 +66,10 @@ float load_tap(const __global float *restrict xb, const int4 t, int id, int ih, 
       __global const int4 *restrict taps, __global const float *restrict bias,                \
       __global float *restrict y, const int ncols, const int c, const int cg, const int k,    \
       const int mg, const int kpad, const int mpad, const int4 in_size, const int4 out_size, \
-      const int4 stride, const int4 pad, const int has_bias, const int mode
+      const int4 stride, const int4 pad, const int epilogue, const int mode
 #define IGEMM_ARGS                                                                          \
   x, a, taps, bias, y, ncols, c, cg, k, mg, kpad, mpad, in_size, out_size, stride, pad, \
-      has_bias, mode
+      epilogue, mode
 
 #if !BLOCKED
 
@@ -146,7 +146,9 @@ static inline void tiled_body(IGEMM_PARAMS, __local float *restrict as, __local 
     __global float *yj = y + (nj * k + g * mg) * out_plane + (cj - nj * out_plane);
     for (int i = 0; i < RM; ++i) {
       const int m = m0 + ty + i * TY;
-      if (m < mg) yj[m * out_plane] = acc[i][j] + (has_bias ? bias[g * mg + m] : 0.0f);
+      if (m < mg)
+        yj[m * out_plane] =
+            relu_if(acc[i][j] + ((epilogue & EPILOGUE_BIAS) ? bias[g * mg + m] : 0.0f), epilogue);
     }
   }
 }
@@ -286,7 +288,8 @@ static inline void blocked_body(IGEMM_PARAMS, __local float *restrict bp, __loca
         for (int i = 0; i < RM; ++i) {
           const int m = m0 + mb * RM + i;
           if (m >= mg) break;
-          const float16 r = acc[i] + (has_bias ? bias[g * mg + m] : 0.0f);
+          float16 r = acc[i] + ((epilogue & EPILOGUE_BIAS) ? bias[g * mg + m] : 0.0f);
+          if (epilogue & EPILOGUE_RELU) r = select(r, (float16)(0.0f), r < (float16)(0.0f));
           __global float *ym = y + (g * mg + m) * out_plane;
           if (one_image[nb]) {
             vstore16(r, 0, ym + yo[0]);

@@ -4,13 +4,13 @@
  * q = o + pad - t * dilation is >= 0, divisible by stride, and i = q / stride < in:
  *   x[n, ic, i] * w[ic, oc % (k / groups), t].
  * Weights are [c, k / groups, kd, kh, kw]; out_size already includes output_padding.
- * Vectors hold D, H, W in x, y, z. bias is only read when has_bias is set. */
+ * Vectors hold D, H, W in x, y, z. bias is only read when the epilogue adds it. */
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void
 conv_transposed(__global const float *restrict x, __global const float *restrict w,
                 __global const float *restrict bias, __global float *restrict y,
                 const long total, const int c, const int k, const int groups,
                 const int4 in_size, const int4 out_size, const int4 ksize, const int4 stride,
-                const int4 dilation, const int4 pad, const int has_bias) {
+                const int4 dilation, const int4 pad, const int epilogue) {
   const long gid = get_global_id(0);
   if (gid >= total) return;
 
@@ -27,7 +27,7 @@ conv_transposed(__global const float *restrict x, __global const float *restrict
   const __global float *xg = x + (n * c + (long)g * cg) * in_plane;
   const __global float *wk = w + ((long)g * cg * kg + (oc - g * kg)) * kernel_elems;
 
-  float acc = has_bias ? bias[oc] : 0.0f;
+  float acc = (epilogue & EPILOGUE_BIAS) ? bias[oc] : 0.0f;
   /* q only falls as the tap grows, so the first negative q ends each tap loop. */
   for (int kd = 0; kd < ksize.x; ++kd) {
     const int qd = od + pad.x - kd * dilation.x;
@@ -50,5 +50,5 @@ conv_transposed(__global const float *restrict x, __global const float *restrict
       }
     }
   }
-  y[gid] = acc;
+  y[gid] = relu_if(acc, epilogue);
 }

@@ -890,7 +890,7 @@ static convcl_status problem_init(problem *pr) {
    * it. |relu(a) - relu(b)| <= |a - b|, so the bound below still holds. */
   if (pr->desc.activation == CONVCL_ACTIVATION_RELU)
     for (size_t i = 0; i < pr->output_elems; i++)
-      pr->want[i] = pr->want[i] > 0.0f ? pr->want[i] : 0.0f;
+      pr->want[i] = pr->want[i] < 0.0f ? 0.0f : pr->want[i];
 
   float *ax = abs_copy(pr->input, pr->input_elems);
   float *aw = abs_copy(pr->weight, pr->weight_elems);

@@ -68,6 +68,9 @@ static inline int64_t convcl_cpu_source_index(convcl_padding_mode mode, int64_t 
   return -1;
 }
 
+/* The fused ReLU; NaN stays NaN, as in torch.relu. */
+static inline float convcl_cpu_relu(float v) { return v < 0.0f ? 0.0f : v; }
+
 extern const convcl_solver convcl_cpu_direct;
 extern const convcl_solver convcl_cpu_transposed_gemm;
 /* host/cpu/depthwise.c: depthwise for AUTO (small multipliers) and for every multiplier. */

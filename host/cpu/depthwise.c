@@ -236,8 +236,14 @@ static void depthwise_task(void *arg, int64_t task) {
           flat_tap(acc, slice + kh * dh * g->wt + kw * dw, wd[kh * kw_n + kw], sw, len);
     }
     float *out = job->output + (n * p->k + oc) * plane_out + (od * p->out[1] + oh0) * ow_n;
-    for (int64_t oh = 0; oh < rows; oh++)
-      memcpy(out + oh * ow_n, acc + oh * g->pitch, (size_t)ow_n * sizeof(float));
+    for (int64_t oh = 0; oh < rows; oh++) {
+      const float *src = acc + oh * g->pitch;
+      float *dst = out + oh * ow_n;
+      if (p->relu)
+        for (int64_t ow = 0; ow < ow_n; ow++) dst[ow] = convcl_cpu_relu(src[ow]);
+      else
+        memcpy(dst, src, (size_t)ow_n * sizeof(float));
+    }
   }
   atomic_store(&dp->slot_busy[slot], 0);
 }

@@ -102,6 +102,8 @@ static void direct_plane(void *arg, int64_t plane) {
           }
         }
   }
+  if (p->relu)
+    for (int64_t i = 0; i < od_n * oh_n * ow_n; i++) out[i] = convcl_cpu_relu(out[i]);
 }
 
 static convcl_status direct_run(convcl_plan *plan, const float *input, float *output) {

@@ -84,7 +84,7 @@ static convcl_status set_args(depthwise_plan *st, const convcl_problem *p) {
   const cl_int c = (cl_int)p->c, k = (cl_int)p->k;
   const cl_int4 in = dims3(p->in), out = dims3(p->out), ksize = dims3(p->kernel),
                 stride = dims3(p->stride), dilation = dims3(p->dilation), pad = dims3(p->pad_begin);
-  const cl_int mode = (cl_int)p->mode, has_bias = p->has_bias ? 1 : 0;
+  const cl_int mode = (cl_int)p->mode, epilogue = convcl_cl_epilogue(p);
   /* A NULL buffer argument is not portable: without bias, bind the weights there. */
   const cl_mem bias = p->has_bias ? st->bias : st->weights;
   const convcl_cl_arg args[] = {
@@ -99,7 +99,7 @@ static convcl_status set_args(depthwise_plan *st, const convcl_problem *p) {
       {10, sizeof stride, &stride},
       {11, sizeof dilation, &dilation},
       {12, sizeof pad, &pad},
-      {13, sizeof has_bias, &has_bias},
+      {13, sizeof epilogue, &epilogue},
       {14, sizeof mode, &mode},
   };
   return convcl_opencl_set_args(st->kernel, args, sizeof args / sizeof args[0]);

@@ -77,7 +77,7 @@ static convcl_status set_args(direct_plan *st, const convcl_problem *p) {
   const cl_int c = (cl_int)p->c, k = (cl_int)p->k, groups = (cl_int)p->groups;
   const cl_int4 in = dims3(p->in), out = dims3(p->out), ksize = dims3(p->kernel),
                 stride = dims3(p->stride), dilation = dims3(p->dilation), pad = dims3(p->pad_begin);
-  const cl_int mode = (cl_int)p->mode, has_bias = p->has_bias ? 1 : 0;
+  const cl_int mode = (cl_int)p->mode, epilogue = convcl_cl_epilogue(p);
   /* Without bias the kernel never reads that argument, but it still needs a valid
    * buffer there: a NULL buffer argument is not portable across implementations. */
   const cl_mem bias = p->has_bias ? st->bias : st->weights;
@@ -95,7 +95,7 @@ static convcl_status set_args(direct_plan *st, const convcl_problem *p) {
       {11, sizeof stride, &stride},
       {12, sizeof dilation, &dilation},
       {13, sizeof pad, &pad},
-      {14, sizeof has_bias, &has_bias},
+      {14, sizeof epilogue, &epilogue},
       {15, sizeof mode, &mode},
   };
   /* The padding mode comes last since conv_transposed, zeros-padded only, lacks it. */

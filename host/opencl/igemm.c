@@ -253,7 +253,7 @@ static convcl_status set_args(igemm_plan *st, const convcl_problem *p, int64_t k
                mg = (cl_int)(p->k / p->groups), kpad_i = (cl_int)kpad, mpad_i = (cl_int)mpad;
   const cl_int4 in = dims3(p->in), out = dims3(p->out), stride = dims3(p->stride),
                 pad = dims3(p->pad_begin);
-  const cl_int has_bias = p->has_bias ? 1 : 0, mode = (cl_int)p->mode;
+  const cl_int epilogue = convcl_cl_epilogue(p), mode = (cl_int)p->mode;
   /* Unused buffer arguments still need a valid buffer: NULL is not portable. */
   const cl_mem taps = st->taps ? st->taps : st->weights;
   const cl_mem bias = st->bias ? st->bias : st->weights;
@@ -272,7 +272,7 @@ static convcl_status set_args(igemm_plan *st, const convcl_problem *p, int64_t k
       {13, sizeof out, &out},
       {14, sizeof stride, &stride},
       {15, sizeof pad, &pad},
-      {16, sizeof has_bias, &has_bias},
+      {16, sizeof epilogue, &epilogue},
       {17, sizeof mode, &mode},
   };
   return convcl_opencl_set_args(st->kernel, args, sizeof args / sizeof args[0]);

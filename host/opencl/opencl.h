@@ -69,6 +69,11 @@ typedef struct convcl_cl_arg {
   const void *value;
 } convcl_cl_arg;
 
+/* The epilogue flags kernels take (kernels/common.cl): 1 adds the bias, 2 applies ReLU. */
+static inline cl_int convcl_cl_epilogue(const convcl_problem *p) {
+  return (p->has_bias ? 1 : 0) | (p->relu ? 2 : 0);
+}
+
 /* Sets count arguments of kernel. */
 convcl_status convcl_opencl_set_args(cl_kernel kernel, const convcl_cl_arg *args, size_t count);
 
