@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch conformance through the CLI: random layers, fresh each seed, run by
-`convcl run` on each device and compared with PyTorch; random invalid layers must be
+`convcl run` on each device and compared with PyTorch (a quarter with "+relu", checked
+against torch.relu); random invalid layers must be
 refused by both, convcl with a message and exit status 1 or 2 (never a signal).
 
 Usage: conformance.py CONVCL [--count N] [--seed S] [--device D ...]
@@ -100,16 +101,20 @@ def main():
         x_path, w_path, b_path, y_path = (os.path.join(tmp, n) for n in ("x.npy", "w.npy", "b.npy", "y.npy"))
         for i in range(args.count):
             cls, cin, cout, kwargs, shape = random_layer(rng)
+            relu = rng.random() < 0.25
             x = torch.randn(shape)
             module = want = err = None
             try:
                 module = cls(cin, cout, **kwargs)
                 with torch.no_grad():
-                    want = module.double()(x.double()).numpy()
+                    y = module.double()(x.double())
+                    want = (torch.relu(y) if relu else y).numpy()
             except (ValueError, RuntimeError) as e:
                 err = e
             spec = spec_text(rng, cls, cin, cout, kwargs, module) if module else \
                 f"nn.{cls.__name__}({cin}, {cout}, " + ", ".join(f"{k}={v!r}" for k, v in kwargs.items()) + ")"
+            if relu:
+                spec += rng.choice(["+relu", " + nn.ReLU()"])
             save(x_path, x.numpy())
             # A layer PyTorch builds but cannot run gets its real weights, so convcl must
             # refuse it for the same reason, not for a weight file that does not fit.

@@ -168,6 +168,20 @@ static void test_values(void) {
   CHECK(spec_parse("Conv2d(3, 8, 3, foo=1)", &d, err, sizeof err) != 0 && d.in_channels == 77);
 }
 
+static void test_activation(void) {
+  convcl_conv_desc d;
+  CHECK(parses("nn.Conv2d(3, 8, 3)", &d) && d.activation == CONVCL_ACTIVATION_NONE);
+  const char *relu[] = {"nn.Conv2d(3, 8, 3)+relu", "Conv2d(3, 8, 3) + ReLU",
+                        "nn.Conv2d(3, 8, 3)+ReLU()", "nn.Conv2d(3, 8, 3) + nn.ReLU()",
+                        "torch.nn.ConvTranspose1d(3, 8, 3)+torch.nn.ReLU()"};
+  for (size_t i = 0; i < sizeof relu / sizeof relu[0]; i++)
+    CHECK(parses(relu[i], &d) && d.activation == CONVCL_ACTIVATION_RELU && d.out_channels == 8);
+  CHECK_SPEC_ERROR("nn.Conv2d(3, 8, 3)+gelu", "unknown activation 'gelu' after '+'");
+  CHECK_SPEC_ERROR("nn.Conv2d(3, 8, 3)+", "expected an activation (relu) after '+'");
+  CHECK_SPEC_ERROR("nn.Conv2d(3, 8, 3)+ReLU(inplace=True)", "ReLU() takes no arguments here");
+  CHECK_SPEC_ERROR("nn.Conv2d(3, 8, 3)+relu+relu", "unexpected text after the closing ')'");
+}
+
 static void test_spec_errors(void) {
   CHECK_SPEC_ERROR("Conv4d(1, 1, 1)", "unknown layer 'Conv4d'");
   CHECK_SPEC_ERROR("nn.Linear(3, 4)", "unknown layer 'nn.Linear'");
@@ -625,6 +639,7 @@ int main(void) {
   test_reprs();
   test_positional_orders();
   test_values();
+  test_activation();
   test_spec_errors();
   test_shapes();
   test_npy_round_trip();

@@ -248,6 +248,7 @@ static void format_layer(const convcl_conv_desc *d, char *buf, size_t cap) {
   if (d->padding_mode != CONVCL_PADDING_ZEROS && (unsigned)d->padding_mode < ARRAY_LEN(mode_names))
     sb_printf(&sb, ", padding_mode=%s", mode_names[d->padding_mode]);
   sb_printf(&sb, ")");
+  if (d->activation == CONVCL_ACTIVATION_RELU) sb_printf(&sb, "+relu");
 }
 
 static void json_shape(FILE *out, const convcl_shape *s) {

@@ -335,6 +335,7 @@ static int parse_value(parser *p, value *v, int depth) {
 typedef struct bound {
   value vals[P_COUNT];
   int set[P_COUNT];
+  convcl_activation activation; /* from a "+relu" after the arguments */
 } bound;
 
 static int get_int(parser *p, const bound *b, param k, int64_t *out) {
@@ -513,6 +514,34 @@ static const layer_kind *parse_layer_name(parser *p) {
   return NULL;
 }
 
+/* The activation convcl fuses, appended after the layer's arguments: "+relu", "+ReLU",
+ * "+ReLU()", "+nn.ReLU()", "+torch.nn.ReLU()". */
+static int parse_activation(parser *p, convcl_activation *activation) {
+  if (!is_punct(p, '+')) return 0;
+  advance(p);
+  const char *start = p->tok.start;
+  while (p->tok.kind == TOK_NAME) {
+    advance(p);
+    if (!is_punct(p, '.')) break;
+    advance(p);
+  }
+  if (p->tok.start == start) return unexpected(p, "an activation (relu) after '+'");
+  const size_t len = (size_t)(p->prev_end - start);
+  int known = 0;
+  for (size_t j = 0; j < ARRAY_LEN(layer_prefixes); j++)
+    known |= name_equals(start, len, layer_prefixes[j], "ReLU") ||
+             name_equals(start, len, layer_prefixes[j], "relu");
+  if (!known)
+    return fail(p, "unknown activation '%.*s' after '+': convcl fuses relu only", (int)len, start);
+  if (is_punct(p, '(')) {
+    advance(p);
+    if (!is_punct(p, ')')) return unexpected(p, "')': ReLU() takes no arguments here");
+    advance(p);
+  }
+  *activation = CONVCL_ACTIVATION_RELU;
+  return 0;
+}
+
 /* A keyword argument is NAME '='; looks one token ahead without consuming. */
 static int at_keyword(const parser *p) {
   if (p->tok.kind != TOK_NAME) return 0;
@@ -555,6 +584,7 @@ static int parse_arguments(parser *p, const param *order, size_t n_order, bound 
       return unexpected(p, "',' or ')' after an argument");
   }
   advance(p);
+  if (parse_activation(p, &b->activation) != 0) return -1;
   if (p->tok.kind != TOK_END) {
     char buf[64];
     if (is_punct(p, ')'))
@@ -601,6 +631,7 @@ int spec_parse(const char *text, convcl_conv_desc *desc, char *err, size_t errca
   if (b.set[P_PADDING_MODE] && get_padding_mode(&p, &b, &d) != 0) return -1;
   if (b.set[P_BIAS] && get_bias(&p, &b, &d) != 0) return -1;
   if (b.set[P_DTYPE] && check_dtype(&p, &b) != 0) return -1;
+  d.activation = b.activation;
   /* device is accepted and ignored: it says where PyTorch keeps the weights, while
    * convcl picks its device with --device. */
   *desc = d;

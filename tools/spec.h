@@ -11,7 +11,9 @@
  *   torch.nn.ConvTranspose3d(4, 4, (3, 3, 3), output_padding=1)
  *   Conv2d(1, 32, kernel_size=(5, 5), stride=(1, 1), padding=(2, 2))
  *   Conv1d(4, 8, kernel_size=(3,), stride=(1,), padding=same, groups=2, padding_mode=reflect)
- * Positional or keyword arguments, ints or tuples, quoted or bare strings, True/False.
+ *   nn.Conv2d(64, 64, 3, padding=1, bias=False)+relu
+ * Positional or keyword arguments, ints or tuples, quoted or bare strings, True/False;
+ * "+relu" (or "+nn.ReLU()") fuses a ReLU.
  * The descriptor only records what was written; value checks (groups dividing
  * channels, ...) are the library's. On failure returns non-zero and writes a message
  * naming the problem to err (capacity errcap). */
