@@ -131,6 +131,8 @@ static void test_errors(void) {
                "padding='same' is not supported for strided convolutions", "(1, 2)");
   d = conv(2, 3, 6, 3), d.padding_mode = (convcl_padding_mode)9;
   expect_error("bad mode", d, x, CONVCL_ERROR_INVALID_PADDING, "padding_mode must be one of", "9");
+  d = conv(2, 3, 6, 3), d.activation = (convcl_activation)7;
+  expect_error("bad activation", d, x, CONVCL_ERROR_INVALID_VALUE, "activation must be", "7");
   d = transposed(2, 3, 6, 3), d.padding_mode = CONVCL_PADDING_REFLECT;
   expect_error("transposed mode", d, x, CONVCL_ERROR_INVALID_PADDING,
                "Only \"zeros\" padding mode is supported for ConvTranspose2d", NULL);
@@ -280,6 +282,9 @@ static void test_status_and_algo(void) {
             strstr(convcl_last_error(), "winograd9"),
         "unknown algo name");
   CHECK(strcmp(convcl_algo_name((convcl_algo)99), "unknown") == 0, "algo name out of range");
+  for (int i = 0; i < CONVCL_ALGO_COUNT; i++)
+    CHECK(convcl_algo_from_name(convcl_algo_name((convcl_algo)i), &a) == CONVCL_OK && a == i,
+          "every algorithm's name parses back");
 }
 
 static void test_contexts_and_plans(void) {
