@@ -51,6 +51,9 @@ static const char usage_text[] =
     "  --runs N           timed runs per row (default 10)\n"
     "  --warmup N         untimed runs before them (default 2)\n"
     "  --verify           compare each output with the double-precision reference\n"
+    "  --tune             turn tuning on in every context the bench opens: auto rows then\n"
+    "                     measure every applicable algorithm and tile variant in the cold\n"
+    "                     plan and read the choice back from the disk cache in the warm plan\n"
     "  --no-baselines     skip the baselines\n"
     "\n"
     "output:\n"
@@ -61,12 +64,14 @@ static const char usage_text[] =
     "\n"
     "Each row is a layer on a device with an algorithm, in a fresh context:\n"
     "  plan_cold_ms       the first convcl_plan_create, with convcl's disk cache empty:\n"
-    "                     validation, kernel compilation and the weight upload. OpenCL drivers\n"
+    "                     validation, kernel compilation and the weight upload; with --tune\n"
+    "                     an auto row also measures every candidate here. OpenCL drivers\n"
     "                     keep compiled kernels in disk caches of their own (PoCL:\n"
     "                     POCL_KERNEL_CACHE=0 turns it off; NVIDIA: CUDA_CACHE_DISABLE=1), so\n"
     "                     after a first run this may not include a full driver compile.\n"
-    "  plan_warm_ms       the same plan in another fresh context: kernels load from convcl's\n"
-    "                     disk cache (a private one the bench empties; CONVCL_CACHE=0: none)\n"
+    "  plan_warm_ms       the same plan in another fresh context: kernels (and with --tune the\n"
+    "                     tuned choice) load from convcl's disk cache (a private one the\n"
+    "                     bench empties; CONVCL_CACHE=0: none, so --tune measures again)\n"
     "  first_ms           the first convcl_plan_run\n"
     "  median_ms, min_ms  over --runs runs after --warmup; each is one blocking\n"
     "                     convcl_plan_run on host buffers, so OpenCL times include the copies\n"
@@ -82,8 +87,8 @@ static const char usage_text[] =
     "                     ratio = baseline_ms / median_ms: convcl's speed as a multiple of the\n"
     "                     baseline's (above 1: convcl is faster). CSV and JSON repeat a row\n"
     "                     for each measured baseline.\n"
-    "  note               why a row failed, which algorithm auto chose, why a baseline\n"
-    "                     has no figure\n"
+    "  note               why a row failed, which algorithm auto (or tuning) chose, why a\n"
+    "                     baseline has no figure\n"
     "Inputs, weights and biases are uniform in [-1, 1] from a fixed seed.\n"
     "\n"
     "exit status: 0 success, 1 a row or the output failed, 2 bad usage.\n";
@@ -113,7 +118,7 @@ typedef struct arg_list {
 typedef struct options {
   arg_list suites, layers, inputs;
   const char *device, *algo, *format, *output, *batch, *runs, *warmup;
-  int verify, no_baselines, help;
+  int verify, no_baselines, help, tune;
 } options;
 
 enum { OPT_FLAG, OPT_VALUE, OPT_LIST };
@@ -136,6 +141,7 @@ static int parse_options(int argc, char **argv, options *o) {
       {"--runs", OPT_VALUE, offsetof(options, runs)},
       {"--warmup", OPT_VALUE, offsetof(options, warmup)},
       {"--verify", OPT_FLAG, offsetof(options, verify)},
+      {"--tune", OPT_FLAG, offsetof(options, tune)},
       {"--no-baselines", OPT_FLAG, offsetof(options, no_baselines)},
       {"--help", OPT_FLAG, offsetof(options, help)},
       {"-h", OPT_FLAG, offsetof(options, help)},
@@ -585,6 +591,7 @@ static void measure(bench *b, int layer, layer_data *data, int device, convcl_al
     row_fail(row, "cannot open %s: %s", dev->id, convcl_last_error());
     return;
   }
+  if (b->opt.tune) convcl_context_set_tuning(ctx, 1);
   cache_clear();
   for (int pass = 0; pass < 2; pass++) {
     convcl_plan_destroy(plan);
@@ -596,6 +603,7 @@ static void measure(bench *b, int layer, layer_data *data, int device, convcl_al
         row_fail(row, "cannot open %s: %s", dev->id, convcl_last_error());
         goto cleanup;
       }
+      if (b->opt.tune) convcl_context_set_tuning(ctx, 1);
     }
     double t0 = bench_now_ms();
     convcl_status st =
@@ -614,7 +622,7 @@ static void measure(bench *b, int layer, layer_data *data, int device, convcl_al
   }
   row->workspace_bytes = (int64_t)convcl_plan_workspace_size(plan);
   if (algo == CONVCL_ALGO_AUTO)
-    snprintf(row->note, sizeof row->note, "auto chose %s",
+    snprintf(row->note, sizeof row->note, "%s chose %s", b->opt.tune ? "tuning" : "auto",
              convcl_algo_name(convcl_plan_algo(plan)));
 
   /* Poisoned, so that elements no run writes show up in --verify. */

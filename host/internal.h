@@ -116,6 +116,42 @@ convcl_status convcl_plan_create_variant(convcl_context *ctx, const convcl_conv_
                                          const float *bias, convcl_algo algo, int variant,
                                          convcl_plan **plan_out);
 
+/* host/plan.c: a plan for the validated problem p (bias checked against it): what
+ * convcl_plan_create and convcl_plan_create_variant build after validating, without
+ * tuning; variant -1 lets the solver pick. */
+convcl_status convcl_plan_make(convcl_context *ctx, const convcl_problem *p, const float *weights,
+                               const float *bias, convcl_algo algo, int variant,
+                               convcl_plan **plan_out);
+
+/* host/diskcache.c: keyed, checksummed entries in $XDG_CACHE_HOME/convcl (else
+ * ~/.cache/convcl), one namespace per kind. Disabled by CONVCL_CACHE=0; untrusted
+ * directories and entries are skipped; every failure just means no caching. */
+typedef enum convcl_cache_kind {
+  CONVCL_CACHE_PROGRAM, /* OpenCL program binaries, <hash>.bin */
+  CONVCL_CACHE_TUNING   /* tuning choices, <hash>.tune */
+} convcl_cache_kind;
+#define CONVCL_HASH_INIT 0xcbf29ce484222325ull
+/* FNV-1a: continues hash h over n bytes of data. */
+uint64_t convcl_hash(uint64_t h, const void *data, size_t n);
+/* The data stored under key (malloc'd, *len bytes, never empty), or NULL when there is
+ * no entry, or one that is not exactly what store wrote for this kind and key. */
+void *convcl_diskcache_load(convcl_cache_kind kind, const char *key, size_t *len);
+/* Saves len bytes of data under key, atomically replacing any entry there. */
+void convcl_diskcache_store(convcl_cache_kind kind, const char *key, const void *data,
+                            size_t len);
+
+/* host/tune.c: measured choice for AUTO when ctx->tune is set. */
+/* The plan for p whose algorithm and tile variant were measured fastest on this device:
+ * read from the tuning cache, else measured now (every applicable algorithm and tile
+ * variant, run on scratch data) and stored. */
+convcl_status convcl_tune_plan(convcl_context *ctx, const convcl_problem *p, const float *weights,
+                               const float *bias, convcl_plan **plan_out);
+/* The algorithm the tuning cache records for p, when it holds a usable entry. */
+int convcl_tune_lookup(const convcl_context *ctx, const convcl_problem *p, convcl_algo *algo);
+/* Candidate plan runs made to measure since the process started (tests check that a
+ * cached choice is read back without measuring). */
+long convcl_tune_measured_runs(void);
+
 /* Replaces the context's build log with a copy of log (NULL clears it). */
 void convcl_context_set_build_log(convcl_context *ctx, const char *log);
 

@@ -64,30 +64,23 @@ convcl_status convcl_plan_query(convcl_context *ctx, const convcl_conv_desc *des
   if (st == CONVCL_OK) st = choose(ctx, &p, algo, &index);
   if (st != CONVCL_OK) return st;
   const convcl_solver *s = ctx->backend->solvers[index];
+  convcl_algo tuned;
+  /* With tuning, report what a plan would use: the recorded winner, when there is one. */
+  if (ctx->tune && algo == CONVCL_ALGO_AUTO && convcl_tune_lookup(ctx, &p, &tuned) &&
+      (index = next_solver(ctx, &p, tuned, 0)) < ctx->backend->solver_count)
+    s = ctx->backend->solvers[index];
   *chosen = s->algo;
   if (workspace_bytes) *workspace_bytes = s->workspace ? s->workspace(ctx, &p) : 0;
   convcl_error_clear();
   return CONVCL_OK;
 }
 
-/* Plan creation with variant -1 (the solver picks its tile variant) or a given one. */
-static convcl_status plan_create(convcl_context *ctx, const convcl_conv_desc *desc,
-                                 const convcl_shape *input, const float *weights, const float *bias,
-                                 convcl_algo algo, int variant, convcl_plan **plan_out) {
-  if (!plan_out) return convcl_error(CONVCL_ERROR_NULL_POINTER, "the plan output pointer is NULL");
-  if (!ctx) return convcl_error(CONVCL_ERROR_NULL_POINTER, "the context is NULL");
-  if (!weights) return convcl_error(CONVCL_ERROR_NULL_POINTER, "the weights pointer is NULL");
-  convcl_problem p;
+convcl_status convcl_plan_make(convcl_context *ctx, const convcl_problem *p, const float *weights,
+                               const float *bias, convcl_algo algo, int variant,
+                               convcl_plan **plan_out) {
   size_t index;
-  convcl_status st = convcl_problem_init(&p, desc, input);
+  convcl_status st = choose(ctx, p, algo, &index);
   if (st != CONVCL_OK) return st;
-  if (p.has_bias && !bias)
-    return convcl_error(CONVCL_ERROR_NULL_POINTER,
-                        "the descriptor has a bias (has_bias=1) but the bias pointer is NULL");
-  if (!p.has_bias && bias)
-    return convcl_error(CONVCL_ERROR_INVALID_VALUE,
-                        "a bias was given but the descriptor has none (has_bias=0)");
-  if ((st = choose(ctx, &p, algo, &index)) != CONVCL_OK) return st;
   if (variant >= 0) {
     const convcl_solver *s = ctx->backend->solvers[index];
     const int count = s->variant_count > 0 ? s->variant_count : 1;
@@ -99,7 +92,7 @@ static convcl_status plan_create(convcl_context *ctx, const convcl_conv_desc *de
   convcl_plan *plan = calloc(1, sizeof *plan);
   if (!plan) return convcl_error(CONVCL_ERROR_OUT_OF_MEMORY, "cannot allocate a plan");
   plan->ctx = ctx;
-  plan->problem = p;
+  plan->problem = *p;
   /* A solver whose kernels do not build on this device leaves AUTO to the next one;
    * the generic direct solver comes last, and its kernels built when the device opened. */
   for (;;) {
@@ -107,10 +100,10 @@ static convcl_status plan_create(convcl_context *ctx, const convcl_conv_desc *de
     plan->solver = s;
     plan->impl = NULL;
     plan->variant = s->variant_count > 0 ? variant : -1;
-    plan->workspace_bytes = s->workspace ? s->workspace(ctx, &p) : 0;
+    plan->workspace_bytes = s->workspace ? s->workspace(ctx, p) : 0;
     st = s->create(plan, weights, bias);
     if (st != CONVCL_ERROR_BUILD_FAILED || algo != CONVCL_ALGO_AUTO) break;
-    index = next_solver(ctx, &p, algo, index + 1);
+    index = next_solver(ctx, p, algo, index + 1);
     if (index == ctx->backend->solver_count) break;
   }
   if (st != CONVCL_OK) {
@@ -120,6 +113,28 @@ static convcl_status plan_create(convcl_context *ctx, const convcl_conv_desc *de
   *plan_out = plan;
   convcl_error_clear();
   return CONVCL_OK;
+}
+
+/* Validates the arguments, then makes the plan: measured when tuning chooses for AUTO,
+ * variant -1 (the solver picks its tile variant) or a given one. */
+static convcl_status plan_create(convcl_context *ctx, const convcl_conv_desc *desc,
+                                 const convcl_shape *input, const float *weights, const float *bias,
+                                 convcl_algo algo, int variant, convcl_plan **plan_out) {
+  if (!plan_out) return convcl_error(CONVCL_ERROR_NULL_POINTER, "the plan output pointer is NULL");
+  if (!ctx) return convcl_error(CONVCL_ERROR_NULL_POINTER, "the context is NULL");
+  if (!weights) return convcl_error(CONVCL_ERROR_NULL_POINTER, "the weights pointer is NULL");
+  convcl_problem p;
+  convcl_status st = convcl_problem_init(&p, desc, input);
+  if (st != CONVCL_OK) return st;
+  if (p.has_bias && !bias)
+    return convcl_error(CONVCL_ERROR_NULL_POINTER,
+                        "the descriptor has a bias (has_bias=1) but the bias pointer is NULL");
+  if (!p.has_bias && bias)
+    return convcl_error(CONVCL_ERROR_INVALID_VALUE,
+                        "a bias was given but the descriptor has none (has_bias=0)");
+  if (ctx->tune && algo == CONVCL_ALGO_AUTO && variant < 0)
+    return convcl_tune_plan(ctx, &p, weights, bias, plan_out);
+  return convcl_plan_make(ctx, &p, weights, bias, algo, variant, plan_out);
 }
 
 convcl_status convcl_plan_create(convcl_context *ctx, const convcl_conv_desc *desc,

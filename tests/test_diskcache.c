@@ -1,11 +1,14 @@
-/* The OpenCL program binary cache on disk: entries appear, are loaded rather than
- * rebuilt, and a truncated, corrupt or foreign entry is rebuilt; CONVCL_CACHE=0, a
- * symlinked or group-writable cache directory mean no caching. Every plan's output is
- * checked against the reference, so a wrongly loaded binary fails too. Exits 77
- * without an OpenCL device. */
+/* The on-disk cache. "programs" (the default): OpenCL program binaries appear, are
+ * loaded rather than rebuilt, and a truncated, corrupt or foreign entry is rebuilt;
+ * CONVCL_CACHE=0, a symlinked or group-writable cache directory mean no caching; exits
+ * 77 without an OpenCL device. "tuning": tuning entries of the CPU path, read back
+ * without measuring; a truncated, corrupt, foreign (another problem's) entry or one in
+ * the program binaries' format is ignored, measured again and rewritten. Every plan's
+ * output is checked against the reference, so a wrongly loaded entry fails too. */
 #include "check.h"
 #include "convcl.h"
 #include "convcl_ref.h"
+#include "internal.h"
 #include "testutil.h"
 
 #include <dirent.h>
@@ -50,10 +53,12 @@ static void list_entries(const char *dir, entries *e) {
 }
 
 /* One conv and one transposed plan in a fresh context (so the in-memory cache is
- * empty and programs come from disk or source), each checked against the reference. */
-static int run_layers(const char *mode) {
+ * empty and programs come from disk or source), tuned or not, each checked against the
+ * reference. */
+static int run_tuned(const char *mode, int tune) {
   convcl_context *ctx;
   if (tu_open_context(mode, &ctx) != 0) return 0;
+  convcl_context_set_tuning(ctx, tune);
   int ok = 1;
   for (int transposed = 0; transposed < 2; transposed++) {
     const int64_t kernel[2] = {3, 3};
@@ -85,6 +90,8 @@ static int run_layers(const char *mode) {
   return ok;
 }
 
+static int run_layers(const char *mode) { return run_tuned(mode, 0); }
+
 static void use_cache_home(const char *home) { setenv("XDG_CACHE_HOME", home, 1); }
 
 static void overwrite(const char *path, const void *data, size_t n, long offset) {
@@ -95,14 +102,70 @@ static void overwrite(const char *path, const void *data, size_t n, long offset)
   fclose(f);
 }
 
-int main(void) {
-  convcl_context *probe;
-  const int rc = tu_open_context("opencl", &probe);
-  if (rc != 0) return rc;
-  convcl_context_destroy(probe);
+/* Damages entry `which` of dir, runs tuned, and checks that the entry was ignored
+ * (measured again), rewritten (a new file) and is read back afterwards. */
+static void check_rewritten(const char *dir, int which, const char *damage, const char *what) {
+  entries before, after;
+  list_entries(dir, &before);
+  const long runs = convcl_tune_measured_runs();
+  CHECK(run_tuned("cpu", 1), "tuned run after a %s entry", what);
+  CHECK(convcl_tune_measured_runs() > runs, "a %s entry is measured again", what);
+  list_entries(dir, &after);
+  CHECK(after.count == before.count && after.inode[which] != before.inode[which],
+        "a %s entry is rewritten", what);
+  const long again = convcl_tune_measured_runs();
+  CHECK(run_tuned("cpu", 1), "tuned run after rewriting a %s entry", what);
+  CHECK(convcl_tune_measured_runs() == again, "the entry rewritten after %s is read back", damage);
+}
 
-  char root[] = "/tmp/convcl-cache-test-XXXXXX";
-  if (!mkdtemp(root)) return 1;
+static void tuning_checks(const char *root) {
+  char home[600], dir[700], path[1000], other[1000];
+  snprintf(home, sizeof home, "%s/tuning", root);
+  snprintf(dir, sizeof dir, "%s/convcl", home);
+  mkdir(home, 0700);
+  use_cache_home(home);
+  unsetenv("CONVCL_CACHE");
+
+  entries first, again;
+  long runs = convcl_tune_measured_runs();
+  CHECK(run_tuned("cpu", 1), "cold tuned run");
+  CHECK(convcl_tune_measured_runs() > runs, "the cold run measures");
+  list_entries(dir, &first);
+  CHECK(first.count == 2, "one tuning entry per problem, got %d", first.count);
+  for (int i = 0; i < first.count; i++)
+    CHECK(strstr(first.name[i], ".tune") != NULL, "tuning entries have their own names: %s",
+          first.name[i]);
+  runs = convcl_tune_measured_runs();
+  CHECK(run_tuned("cpu", 1), "warm tuned run");
+  CHECK(convcl_tune_measured_runs() == runs, "a valid entry is read back without measuring");
+  list_entries(dir, &again);
+  CHECK(again.inode[0] == first.inode[0] && again.inode[1] == first.inode[1],
+        "a valid entry is not rewritten");
+
+  snprintf(path, sizeof path, "%s/%s", dir, first.name[0]);
+  CHECK(truncate(path, first.size[0] / 2) == 0, "truncate");
+  check_rewritten(dir, 0, "truncation", "truncated");
+
+  list_entries(dir, &first);
+  snprintf(path, sizeof path, "%s/%s", dir, first.name[1]);
+  overwrite(path, "\xde\xad", 2, (long)first.size[1] - 3);
+  check_rewritten(dir, 1, "corruption", "corrupt");
+
+  /* Another problem's entry under this problem's name. */
+  list_entries(dir, &first);
+  snprintf(path, sizeof path, "%s/%s", dir, first.name[0]);
+  snprintf(other, sizeof other, "%s/%s", dir, first.name[1]);
+  CHECK(unlink(path) == 0 && link(other, path) == 0, "replace entry");
+  check_rewritten(dir, 0, "a foreign entry", "foreign");
+
+  /* The program binaries' magic on a tuning entry: the other namespace, never read. */
+  list_entries(dir, &first);
+  snprintf(path, sizeof path, "%s/%s", dir, first.name[1]);
+  overwrite(path, "B", 1, 6);
+  check_rewritten(dir, 1, "a program-format entry", "program-format");
+}
+
+static void program_checks(const char *root) {
   char home[600], dir[700], path[1000], other[1000];
   snprintf(home, sizeof home, "%s/home", root);
   snprintf(dir, sizeof dir, "%s/convcl", home);
@@ -183,7 +246,22 @@ int main(void) {
   CHECK(run_layers("opencl"), "run with a group-writable cache directory");
   list_entries(dir, &again);
   CHECK(again.count == 0, "nothing written to a group-writable directory, found %d", again.count);
+}
 
+int main(int argc, char **argv) {
+  const int tuning = argc > 1 && strcmp(argv[1], "tuning") == 0;
+  if (!tuning) {
+    convcl_context *probe;
+    const int rc = tu_open_context("opencl", &probe);
+    if (rc != 0) return rc;
+    convcl_context_destroy(probe);
+  }
+  char root[] = "/tmp/convcl-cache-test-XXXXXX";
+  if (!mkdtemp(root)) return 1;
+  if (tuning)
+    tuning_checks(root);
+  else
+    program_checks(root);
   char cmd[700];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
   CHECK(system(cmd) == 0, "cleanup");

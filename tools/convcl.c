@@ -27,7 +27,7 @@ static const char usage_text[] =
     "       [--device D] [--algo A]     the algorithm each device would use\n"
     "       [--output-size S] [--json]\n"
     "  run SPEC --input x.npy --weight w.npy [--bias b.npy] --output y.npy\n"
-    "       [--device D] [--algo A] [--output-size S]\n"
+    "       [--device D] [--algo A] [--output-size S] [--tune]\n"
     "                                   run the layer on float32 .npy files\n"
     "  help, --help                     this text\n"
     "  --version                        the version\n"
@@ -47,6 +47,9 @@ static const char usage_text[] =
     "             ConvTranspose only: the spatial output size (e.g. 9x9), as PyTorch's\n"
     "             output_size argument\n"
     "--json       info: one JSON object on stdout\n"
+    "--tune       run with --algo auto: time every algorithm and tile variant on this layer\n"
+    "             and device once, use the fastest, and remember it in the disk cache for\n"
+    "             the next run (as the environment variable CONVCL_TUNE=1 does)\n"
     "\n"
     "Tensors are NumPy .npy files, little-endian float32 in C order; weights in PyTorch's\n"
     "layout ([out, in/groups, k...], transposed [in, out/groups, k...]). A tensor without\n"
@@ -73,7 +76,7 @@ report(int status, const char *fmt, ...) {
 typedef struct options {
   const char *spec;
   const char *input, *weight, *bias, *output, *device, *algo, *output_size;
-  int json;
+  int json, tune;
   int help;
 } options;
 
@@ -86,13 +89,14 @@ enum {
   OPT_ALGO = 1u << 5,
   OPT_OUTPUT_SIZE = 1u << 6,
   OPT_JSON = 1u << 7,
-  OPT_SPEC = 1u << 8 /* the command takes a SPEC argument */
+  OPT_SPEC = 1u << 8, /* the command takes a SPEC argument */
+  OPT_TUNE = 1u << 9
 };
 
 static const struct {
   const char *name;
   unsigned flag;
-  size_t offset; /* of the const char * it sets; unused for --json */
+  size_t offset; /* of the const char * it sets; unused for --json and --tune */
 } option_table[] = {
     {"--input", OPT_INPUT, offsetof(options, input)},
     {"--weight", OPT_WEIGHT, offsetof(options, weight)},
@@ -102,6 +106,7 @@ static const struct {
     {"--algo", OPT_ALGO, offsetof(options, algo)},
     {"--output-size", OPT_OUTPUT_SIZE, offsetof(options, output_size)},
     {"--json", OPT_JSON, 0},
+    {"--tune", OPT_TUNE, 0},
 };
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -130,9 +135,9 @@ static int parse_options(const char *command, int argc, char **argv, unsigned al
     if (k == ARRAY_LEN(option_table) || !(allowed & option_table[k].flag))
       return report(CLI_USAGE_ERROR, "unknown option '%.*s' for 'convcl %s' (see convcl --help)",
                     (int)name_len, arg, command);
-    if (option_table[k].flag == OPT_JSON) {
-      if (eq != NULL) return report(CLI_USAGE_ERROR, "--json takes no value");
-      o->json = 1;
+    if (option_table[k].flag == OPT_JSON || option_table[k].flag == OPT_TUNE) {
+      if (eq != NULL) return report(CLI_USAGE_ERROR, "%s takes no value", option_table[k].name);
+      *(option_table[k].flag == OPT_JSON ? &o->json : &o->tune) = 1;
       continue;
     }
     const char *value = eq != NULL ? eq + 1 : NULL;
@@ -616,6 +621,7 @@ static int cmd_run(const options *o) {
            convcl_last_error());
     goto cleanup;
   }
+  if (o->tune) convcl_context_set_tuning(ctx, 1);
   if (convcl_plan_create(ctx, &desc, &run_shape, w, b, algo, &plan) != CONVCL_OK) {
     report(rc, "%s", convcl_last_error());
     const char *log = convcl_context_build_log(ctx);
@@ -678,7 +684,7 @@ static int run_command(const char *cmd, int argc, char **argv) {
       {"devices", 0},
       {"info", OPT_SPEC | OPT_INPUT | OPT_DEVICE | OPT_ALGO | OPT_OUTPUT_SIZE | OPT_JSON},
       {"run", OPT_SPEC | OPT_INPUT | OPT_WEIGHT | OPT_BIAS | OPT_OUTPUT | OPT_DEVICE | OPT_ALGO |
-                  OPT_OUTPUT_SIZE},
+                  OPT_OUTPUT_SIZE | OPT_TUNE},
   };
   options o;
   size_t k = 0;
