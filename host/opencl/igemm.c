@@ -42,6 +42,10 @@ static const igemm_tiles small_tiles = {CONVCL_CL_PROGRAM_IGEMM_SMALL,
 static const igemm_tiles cpu_tiles = {CONVCL_CL_PROGRAM_IGEMM_CPU,
                                       IGEMM_APPLY(IGEMM_FIELDS, IGEMM_CPU_TILES)};
 
+/* The solver's tile variants, in the order of variant_names. */
+static const igemm_tiles *const variants[] = {&gpu_tiles, &small_tiles, &cpu_tiles};
+static const char *const variant_names[] = {"gpu", "small", "cpu"};
+
 typedef struct igemm_plan {
   cl_kernel kernel;
   cl_mem weights, taps, bias;
@@ -102,8 +106,13 @@ static int64_t tiles_mpad(const igemm_tiles *t, int64_t mg) {
   return round_up(mg, t->blocked ? t->rm : t->tm);
 }
 
-/* The variants to try on this device, best first; returns how many. */
-static int candidates(const device_limits *lim, const igemm_tiles *out[2]) {
+/* The variants to try on this device, best first; returns how many: variant alone, or
+ * for -1 the device's own tiles, then the small ones. */
+static int candidates(const device_limits *lim, int variant, const igemm_tiles *out[2]) {
+  if (variant >= 0) {
+    out[0] = variants[variant];
+    return 1;
+  }
   out[0] = lim->is_cpu ? &cpu_tiles : &gpu_tiles;
   out[1] = &small_tiles;
   return 2;
@@ -137,7 +146,7 @@ static int igemm_applicable(const convcl_context *ctx, const convcl_problem *p) 
   device_limits lim;
   const igemm_tiles *tries[2];
   if (p->transposed || !query_limits(ctx->impl, &lim)) return 0;
-  const int count = candidates(&lim, tries);
+  const int count = candidates(&lim, -1, tries);
   for (int i = 0; i < count; ++i)
     if (tiles_fit(tries[i], &lim) && fits_int(p, tries[i])) return 1;
   return 0;
@@ -166,9 +175,9 @@ static void igemm_free(igemm_plan *st) {
   free(st);
 }
 
-/* The first candidate variant that fits the device, the problem and, once compiled,
- * the kernel's own work-group limit (registers can lower it below the device's);
- * is_cpu tells whether the device is a CPU. */
+/* The first candidate variant (plan->variant, or the device's pick) that fits the
+ * device, the problem and, once compiled, the kernel's own work-group limit (registers
+ * can lower it below the device's). */
 static convcl_status pick_kernel(convcl_plan *plan, const char *name, const igemm_tiles **tiles,
                                  cl_kernel *kernel) {
   convcl_opencl_state *cl = plan->ctx->impl;
@@ -177,7 +186,7 @@ static convcl_status pick_kernel(convcl_plan *plan, const char *name, const igem
   if (!query_limits(cl, &lim))
     return convcl_error(CONVCL_ERROR_DEVICE, "OpenCL implicit GEMM: cannot query '%s' limits",
                         cl->info.name);
-  const int count = candidates(&lim, tries);
+  const int count = candidates(&lim, plan->variant, tries);
   for (int i = 0; i < count; ++i) {
     if (!tiles_fit(tries[i], &lim) || !fits_int(&plan->problem, tries[i])) continue;
     cl_kernel k;
@@ -196,6 +205,10 @@ static convcl_status pick_kernel(convcl_plan *plan, const char *name, const igem
     clReleaseKernel(k);
     if (err != CL_SUCCESS) return convcl_cl_fail("clGetKernelWorkGroupInfo", err);
   }
+  if (plan->variant >= 0)
+    return convcl_error(CONVCL_ERROR_ALGO_NOT_APPLICABLE,
+                        "OpenCL implicit GEMM: tile variant '%s' does not fit this problem on '%s'",
+                        variant_names[plan->variant], cl->info.name);
   return convcl_error(CONVCL_ERROR_ALGO_NOT_APPLICABLE,
                       "OpenCL implicit GEMM: no tile variant fits '%s'", cl->info.name);
 }
@@ -357,4 +370,6 @@ const convcl_solver convcl_opencl_igemm_solver = {
     .create = igemm_create,
     .run = igemm_run,
     .destroy = igemm_destroy,
+    .variant_count = sizeof variants / sizeof variants[0],
+    .variant_names = variant_names,
 };
