@@ -21,14 +21,25 @@ convcl_pool *convcl_cpu_pool(const convcl_context *ctx);
 
 /* A GEMM microkernel: one MR x NR tile of C from an MR-row panel of A (kc steps of MR
  * values) and an NR-column panel of B (kc steps of NR values):
- *   C[0:m, 0:n] = (accumulate ? C : bias) + A * B
+ *   C[0:m, 0:n] = epilogue((flags & CONVCL_GEMM_ACCUMULATE ? C : bias) + A * B)
  * with C's rows ldc floats apart, 1 <= m <= MR and 1 <= n <= NR. Rows m..MR and
  * columns n..NR are computed and dropped, so panels are zero-padded to full tiles and
  * edges cost no special code.
- * bias is NULL (zero) or holds m values, one per row; it is read only when
- * accumulate is 0, so a K loop split in blocks adds the bias once. */
+ * bias is NULL (zero) or holds m values, one per row; it is read only without
+ * CONVCL_GEMM_ACCUMULATE, so a K loop split in blocks adds the bias once. With
+ * CONVCL_GEMM_RELU the stored values go through x < 0 ? 0 : x (NaN stays NaN, as in
+ * torch.relu); a split K loop sets it on its last block only. flags 0 and 1 keep the
+ * meaning the old `accumulate` argument had. */
+enum { CONVCL_GEMM_ACCUMULATE = 1, CONVCL_GEMM_RELU = 2 };
 typedef void (*convcl_f32_gemm_fn)(size_t kc, const float *a, const float *b, float *c, size_t ldc,
-                                   size_t m, size_t n, const float *bias, int accumulate);
+                                   size_t m, size_t n, const float *bias, int flags);
+
+/* The same tile with B read in place, a row-major matrix whose rows are ldb floats
+ * apart, instead of a packed panel: only its first n columns are read, so b may point
+ * at the last columns of a caller's array. */
+typedef void (*convcl_f32_gemm_strided_fn)(size_t kc, const float *a, const float *b, size_t ldb,
+                                           float *c, size_t ldc, size_t m, size_t n,
+                                           const float *bias, int flags);
 
 /* The instruction set the CPU path runs, with its microkernels and their tiles. */
 typedef struct convcl_cpu_isa {
@@ -36,6 +47,7 @@ typedef struct convcl_cpu_isa {
   int mr, nr;
   int fma_per_cycle; /* multiply-adds per cycle and core the microkernel reaches, roughly */
   convcl_f32_gemm_fn gemm;
+  convcl_f32_gemm_strided_fn gemm_strided;
 } convcl_cpu_isa;
 
 /* The best instruction set this processor and OS support, or the one CONVCL_CPU_ISA
@@ -44,12 +56,24 @@ typedef struct convcl_cpu_isa {
 const convcl_cpu_isa *convcl_cpu_isa_get(void);
 
 void convcl_f32_gemm_4x16__scalar(size_t kc, const float *a, const float *b, float *c, size_t ldc,
-                                  size_t m, size_t n, const float *bias, int accumulate);
+                                  size_t m, size_t n, const float *bias, int flags);
+void convcl_f32_gemm_4x16__scalar_strided(size_t kc, const float *a, const float *b, size_t ldb,
+                                          float *c, size_t ldc, size_t m, size_t n,
+                                          const float *bias, int flags);
 void convcl_f32_gemm_6x16__avx2(size_t kc, const float *a, const float *b, float *c, size_t ldc,
-                                size_t m, size_t n, const float *bias, int accumulate);
+                                size_t m, size_t n, const float *bias, int flags);
+void convcl_f32_gemm_6x16__avx2_strided(size_t kc, const float *a, const float *b, size_t ldb,
+                                        float *c, size_t ldc, size_t m, size_t n, const float *bias,
+                                        int flags);
 void convcl_f32_gemm_8x32__avx512(size_t kc, const float *a, const float *b, float *c, size_t ldc,
-                                  size_t m, size_t n, const float *bias, int accumulate);
+                                  size_t m, size_t n, const float *bias, int flags);
+void convcl_f32_gemm_8x32__avx512_strided(size_t kc, const float *a, const float *b, size_t ldb,
+                                          float *c, size_t ldc, size_t m, size_t n,
+                                          const float *bias, int flags);
 
+/* host/cpu/gemm.c: pointwise (1x1, stride 1, unpadded) convolutions as one GEMM per image
+ * and group with the input as B in place. */
+extern const convcl_solver convcl_cpu_gemm;
 extern const convcl_solver convcl_cpu_implicit_gemm;
 /* PyTorch pads first, then convolves; mapping a padded coordinate back to the input
  * gives the same values without the copy. Validation guarantees one wrap at most. */

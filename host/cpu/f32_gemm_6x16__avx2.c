@@ -1,21 +1,24 @@
 /* f32 GEMM microkernel, 6x16 tile, AVX2 + FMA: 12 ymm accumulators (6 rows x 2
  * vectors), two B vectors and one broadcast, 15 of the 16 ymm registers. The
  * accumulators are named variables, not an array, so no compiler has a reason to keep
- * them on the stack. Built with -mavx2 -mfma; only called when the CPU has both. */
+ * them on the stack. Built with -mavx2 -mfma; only called when the CPU has both.
+ * Two entry points share one body: B as a packed panel, or B in place with rows ldb
+ * apart, read through lane masks so no byte past column n is touched. */
 #include "cpu.h"
 
 #include <immintrin.h>
 #include <string.h>
 
-/* Row i of the tile: C = (accumulate ? C : bias[i]) + acc over the first n columns.
- * A partial row goes through a full-width copy: AVX2 has no masked store for every n
- * and edge tiles are rare. */
-static void store_row(float *row, __m256 lo, __m256 hi, size_t n, const float *bias, size_t i,
-                      int accumulate) {
+/* Row i of the tile: C = epilogue((accumulate ? C : bias[i]) + acc) over the first n
+ * columns. A partial row goes through a full-width copy: AVX2 has no masked store for
+ * every n and edge tiles are rare. */
+static inline __attribute__((always_inline)) void store_row(float *row, __m256 lo, __m256 hi,
+                                                            size_t n, const float *bias, size_t i,
+                                                            int flags) {
   float tmp[16];
   float *dst = n == 16 ? row : tmp;
-  if (dst == tmp && accumulate) memcpy(tmp, row, n * sizeof(float));
-  if (accumulate) {
+  if (dst == tmp && (flags & CONVCL_GEMM_ACCUMULATE)) memcpy(tmp, row, n * sizeof(float));
+  if (flags & CONVCL_GEMM_ACCUMULATE) {
     lo = _mm256_add_ps(lo, _mm256_loadu_ps(dst));
     hi = _mm256_add_ps(hi, _mm256_loadu_ps(dst + 8));
   } else if (bias) {
@@ -23,13 +26,33 @@ static void store_row(float *row, __m256 lo, __m256 hi, size_t n, const float *b
     lo = _mm256_add_ps(lo, b);
     hi = _mm256_add_ps(hi, b);
   }
+  if (flags & CONVCL_GEMM_RELU) {
+    /* Clear the lanes that compare less than 0; NaN compares false and stays. */
+    const __m256 zero = _mm256_setzero_ps();
+    lo = _mm256_andnot_ps(_mm256_cmp_ps(lo, zero, _CMP_LT_OQ), lo);
+    hi = _mm256_andnot_ps(_mm256_cmp_ps(hi, zero, _CMP_LT_OQ), hi);
+  }
   _mm256_storeu_ps(dst, lo);
   _mm256_storeu_ps(dst + 8, hi);
   if (dst == tmp) memcpy(row, tmp, n * sizeof(float));
 }
 
-void convcl_f32_gemm_6x16__avx2(size_t kc, const float *a, const float *b, float *c, size_t ldc,
-                                size_t m, size_t n, const float *bias, int accumulate) {
+/* The lanes of the vector starting at column lo that hold one of the first n columns,
+ * as maskload wants them: all bits set in a lane that is read. */
+static __m256i column_mask(size_t n, size_t lo) {
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const long long left = n > lo ? (long long)(n - lo) : 0;
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(left > 8 ? 8 : (int)left), lane);
+}
+
+/* ldb 16 is the packed panel (plain loads); any other ldb reads B in place under the
+ * column masks and prefetches the next 16 columns of each row, which the caller
+ * multiplies next. */
+static inline __attribute__((always_inline)) void kernel(size_t kc, const float *a, const float *b,
+                                                         size_t ldb, float *c, size_t ldc, size_t m,
+                                                         size_t n, const float *bias, int flags,
+                                                         int packed) {
+  const __m256i mlo = column_mask(n, 0), mhi = column_mask(n, 8);
   __m256 c0l = _mm256_setzero_ps(), c0h = _mm256_setzero_ps();
   __m256 c1l = _mm256_setzero_ps(), c1h = _mm256_setzero_ps();
   __m256 c2l = _mm256_setzero_ps(), c2h = _mm256_setzero_ps();
@@ -37,7 +60,15 @@ void convcl_f32_gemm_6x16__avx2(size_t kc, const float *a, const float *b, float
   __m256 c4l = _mm256_setzero_ps(), c4h = _mm256_setzero_ps();
   __m256 c5l = _mm256_setzero_ps(), c5h = _mm256_setzero_ps();
   for (size_t k = 0; k < kc; k++) {
-    const __m256 bl = _mm256_loadu_ps(b), bh = _mm256_loadu_ps(b + 8);
+    __m256 bl, bh;
+    if (packed || n == 16) {
+      bl = _mm256_loadu_ps(b);
+      bh = _mm256_loadu_ps(b + 8);
+    } else {
+      bl = _mm256_maskload_ps(b, mlo);
+      bh = _mm256_maskload_ps(b + 8, mhi);
+    }
+    if (!packed) _mm_prefetch((const char *)(b + 16), _MM_HINT_T0);
     __m256 ai;
     ai = _mm256_broadcast_ss(a);
     c0l = _mm256_fmadd_ps(ai, bl, c0l);
@@ -58,12 +89,23 @@ void convcl_f32_gemm_6x16__avx2(size_t kc, const float *a, const float *b, float
     c5l = _mm256_fmadd_ps(ai, bl, c5l);
     c5h = _mm256_fmadd_ps(ai, bh, c5h);
     a += 6;
-    b += 16;
+    b += ldb;
   }
-  store_row(c, c0l, c0h, n, bias, 0, accumulate);
-  if (m > 1) store_row(c + ldc, c1l, c1h, n, bias, 1, accumulate);
-  if (m > 2) store_row(c + 2 * ldc, c2l, c2h, n, bias, 2, accumulate);
-  if (m > 3) store_row(c + 3 * ldc, c3l, c3h, n, bias, 3, accumulate);
-  if (m > 4) store_row(c + 4 * ldc, c4l, c4h, n, bias, 4, accumulate);
-  if (m > 5) store_row(c + 5 * ldc, c5l, c5h, n, bias, 5, accumulate);
+  store_row(c, c0l, c0h, n, bias, 0, flags);
+  if (m > 1) store_row(c + ldc, c1l, c1h, n, bias, 1, flags);
+  if (m > 2) store_row(c + 2 * ldc, c2l, c2h, n, bias, 2, flags);
+  if (m > 3) store_row(c + 3 * ldc, c3l, c3h, n, bias, 3, flags);
+  if (m > 4) store_row(c + 4 * ldc, c4l, c4h, n, bias, 4, flags);
+  if (m > 5) store_row(c + 5 * ldc, c5l, c5h, n, bias, 5, flags);
+}
+
+void convcl_f32_gemm_6x16__avx2(size_t kc, const float *a, const float *b, float *c, size_t ldc,
+                                size_t m, size_t n, const float *bias, int flags) {
+  kernel(kc, a, b, 16, c, ldc, m, n, bias, flags, 1);
+}
+
+void convcl_f32_gemm_6x16__avx2_strided(size_t kc, const float *a, const float *b, size_t ldb,
+                                        float *c, size_t ldc, size_t m, size_t n, const float *bias,
+                                        int flags) {
+  kernel(kc, a, b, ldb, c, ldc, m, n, bias, flags, 0);
 }

@@ -3,7 +3,9 @@
  * usual channel count, and two FMAs per broadcast keep both FMA ports busy while the
  * load ports stay below their limit (measured at the FMA peak on Sapphire Rapids).
  * The accumulators are named variables, not an array, so no compiler has a reason to
- * keep them on the stack. Built with -mavx512f; only called when the CPU has it. */
+ * keep them on the stack. Built with -mavx512f; only called when the CPU has it.
+ * Two entry points share one body: B as a packed panel, or B in place with rows ldb
+ * apart, read through the column masks so no byte past column n is touched. */
 #include "cpu.h"
 
 #include <immintrin.h>
@@ -14,10 +16,13 @@ static __mmask16 column_mask(size_t n, size_t lo) {
   return n > lo ? (__mmask16)((1u << (n - lo)) - 1u) : (__mmask16)0;
 }
 
-/* Row i of the tile: C = (accumulate ? C : bias[i]) + acc, masked to the first n columns. */
-static void store_row(float *row, __m512 lo, __m512 hi, __mmask16 mlo, __mmask16 mhi,
-                      const float *bias, size_t i, int accumulate) {
-  if (accumulate) {
+/* Row i of the tile: C = epilogue((accumulate ? C : bias[i]) + acc), masked to the
+ * first n columns. */
+static inline __attribute__((always_inline)) void store_row(float *row, __m512 lo, __m512 hi,
+                                                            __mmask16 mlo, __mmask16 mhi,
+                                                            const float *bias, size_t i,
+                                                            int flags) {
+  if (flags & CONVCL_GEMM_ACCUMULATE) {
     lo = _mm512_add_ps(lo, _mm512_maskz_loadu_ps(mlo, row));
     hi = _mm512_add_ps(hi, _mm512_maskz_loadu_ps(mhi, row + 16));
   } else if (bias) {
@@ -25,12 +30,24 @@ static void store_row(float *row, __m512 lo, __m512 hi, __mmask16 mlo, __mmask16
     lo = _mm512_add_ps(lo, b);
     hi = _mm512_add_ps(hi, b);
   }
+  if (flags & CONVCL_GEMM_RELU) {
+    /* Zero the lanes that compare less than 0; NaN compares false and stays. */
+    const __m512 zero = _mm512_setzero_ps();
+    lo = _mm512_mask_mov_ps(lo, _mm512_cmp_ps_mask(lo, zero, _CMP_LT_OQ), zero);
+    hi = _mm512_mask_mov_ps(hi, _mm512_cmp_ps_mask(hi, zero, _CMP_LT_OQ), zero);
+  }
   _mm512_mask_storeu_ps(row, mlo, lo);
   _mm512_mask_storeu_ps(row + 16, mhi, hi);
 }
 
-void convcl_f32_gemm_8x32__avx512(size_t kc, const float *a, const float *b, float *c, size_t ldc,
-                                  size_t m, size_t n, const float *bias, int accumulate) {
+/* ldb 32 is the packed panel (full-width loads); any other ldb reads B in place under
+ * the column masks and prefetches the next 32 columns of each row, which the caller
+ * multiplies next and no hardware prefetcher sees coming across kc separate rows. */
+static inline __attribute__((always_inline)) void kernel(size_t kc, const float *a, const float *b,
+                                                         size_t ldb, float *c, size_t ldc, size_t m,
+                                                         size_t n, const float *bias, int flags,
+                                                         int packed) {
+  const __mmask16 mlo = column_mask(n, 0), mhi = column_mask(n, 16);
   __m512 c0l = _mm512_setzero_ps(), c0h = _mm512_setzero_ps();
   __m512 c1l = _mm512_setzero_ps(), c1h = _mm512_setzero_ps();
   __m512 c2l = _mm512_setzero_ps(), c2h = _mm512_setzero_ps();
@@ -40,7 +57,16 @@ void convcl_f32_gemm_8x32__avx512(size_t kc, const float *a, const float *b, flo
   __m512 c6l = _mm512_setzero_ps(), c6h = _mm512_setzero_ps();
   __m512 c7l = _mm512_setzero_ps(), c7h = _mm512_setzero_ps();
   for (size_t k = 0; k < kc; k++) {
-    const __m512 bl = _mm512_loadu_ps(b), bh = _mm512_loadu_ps(b + 16);
+    __m512 bl, bh;
+    if (packed) {
+      bl = _mm512_loadu_ps(b);
+      bh = _mm512_loadu_ps(b + 16);
+    } else {
+      bl = _mm512_maskz_loadu_ps(mlo, b);
+      bh = _mm512_maskz_loadu_ps(mhi, b + 16);
+      _mm_prefetch((const char *)(b + 32), _MM_HINT_T0);
+      _mm_prefetch((const char *)(b + 48), _MM_HINT_T0);
+    }
     __m512 ai;
     ai = _mm512_set1_ps(a[0]);
     c0l = _mm512_fmadd_ps(ai, bl, c0l);
@@ -67,15 +93,25 @@ void convcl_f32_gemm_8x32__avx512(size_t kc, const float *a, const float *b, flo
     c7l = _mm512_fmadd_ps(ai, bl, c7l);
     c7h = _mm512_fmadd_ps(ai, bh, c7h);
     a += 8;
-    b += 32;
+    b += ldb;
   }
-  const __mmask16 mlo = column_mask(n, 0), mhi = column_mask(n, 16);
-  store_row(c, c0l, c0h, mlo, mhi, bias, 0, accumulate);
-  if (m > 1) store_row(c + ldc, c1l, c1h, mlo, mhi, bias, 1, accumulate);
-  if (m > 2) store_row(c + 2 * ldc, c2l, c2h, mlo, mhi, bias, 2, accumulate);
-  if (m > 3) store_row(c + 3 * ldc, c3l, c3h, mlo, mhi, bias, 3, accumulate);
-  if (m > 4) store_row(c + 4 * ldc, c4l, c4h, mlo, mhi, bias, 4, accumulate);
-  if (m > 5) store_row(c + 5 * ldc, c5l, c5h, mlo, mhi, bias, 5, accumulate);
-  if (m > 6) store_row(c + 6 * ldc, c6l, c6h, mlo, mhi, bias, 6, accumulate);
-  if (m > 7) store_row(c + 7 * ldc, c7l, c7h, mlo, mhi, bias, 7, accumulate);
+  store_row(c, c0l, c0h, mlo, mhi, bias, 0, flags);
+  if (m > 1) store_row(c + ldc, c1l, c1h, mlo, mhi, bias, 1, flags);
+  if (m > 2) store_row(c + 2 * ldc, c2l, c2h, mlo, mhi, bias, 2, flags);
+  if (m > 3) store_row(c + 3 * ldc, c3l, c3h, mlo, mhi, bias, 3, flags);
+  if (m > 4) store_row(c + 4 * ldc, c4l, c4h, mlo, mhi, bias, 4, flags);
+  if (m > 5) store_row(c + 5 * ldc, c5l, c5h, mlo, mhi, bias, 5, flags);
+  if (m > 6) store_row(c + 6 * ldc, c6l, c6h, mlo, mhi, bias, 6, flags);
+  if (m > 7) store_row(c + 7 * ldc, c7l, c7h, mlo, mhi, bias, 7, flags);
+}
+
+void convcl_f32_gemm_8x32__avx512(size_t kc, const float *a, const float *b, float *c, size_t ldc,
+                                  size_t m, size_t n, const float *bias, int flags) {
+  kernel(kc, a, b, 32, c, ldc, m, n, bias, flags, 1);
+}
+
+void convcl_f32_gemm_8x32__avx512_strided(size_t kc, const float *a, const float *b, size_t ldb,
+                                          float *c, size_t ldc, size_t m, size_t n,
+                                          const float *bias, int flags) {
+  kernel(kc, a, b, ldb, c, ldc, m, n, bias, flags, 0);
 }

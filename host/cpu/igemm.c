@@ -367,6 +367,9 @@ static void run_task(const igemm_job *job, int64_t task, unsigned char *slot) {
   run *runs = (run *)(slot + tile_bytes);
   for (int64_t k0 = 0; k0 < b->kdim; k0 += b->kc) {
     const int64_t kc = min64(b->kc, b->kdim - k0);
+    /* The bias goes in with the first K block, the ReLU with the last. */
+    const int flags = (k0 > 0 ? CONVCL_GEMM_ACCUMULATE : 0) |
+                      (p->relu && k0 + kc == b->kdim ? CONVCL_GEMM_RELU : 0);
     pack_b(p, ip, x, k0, kc, j0, j1 - j0, tile, runs);
     /* B panel by B panel (each stays in L1) over a chunk of A panels that stays in L2. */
     const int64_t chunk = MC_BYTES / (int64_t)(kc * mr * sizeof(float)) + 1;
@@ -378,7 +381,7 @@ static void run_task(const igemm_job *job, int64_t task, unsigned char *slot) {
           const int64_t row = mp * mr;
           ip->isa->gemm((size_t)kc, ip->a + a_offset(ip, g, k0, kc, mp), bp,
                         out + row * b->npos + col, (size_t)b->npos, (size_t)min64(mr, b->m - row),
-                        (size_t)min64(nr, j1 - col), bias ? bias + row : NULL, k0 > 0);
+                        (size_t)min64(nr, j1 - col), bias ? bias + row : NULL, flags);
         }
       }
   }

@@ -13,13 +13,25 @@
 
 /* Weakest first; a CPU supports a prefix of the list. */
 static const convcl_cpu_isa isas[] = {
-    {.name = "scalar", /* .mr = */ 4, /* .nr = */ 16, /* .fma_per_cycle = */ 4,
-     .gemm = convcl_f32_gemm_4x16__scalar},
+    {.name = "scalar",
+     /* .mr = */ 4,
+     /* .nr = */ 16,
+     /* .fma_per_cycle = */ 4,
+     .gemm = convcl_f32_gemm_4x16__scalar,
+     .gemm_strided = convcl_f32_gemm_4x16__scalar_strided},
 #ifdef CONVCL_X86_KERNELS
-    {.name = "avx2", /* .mr = */ 6, /* .nr = */ 16, /* .fma_per_cycle = */ 16,
-     .gemm = convcl_f32_gemm_6x16__avx2},
-    {.name = "avx512", /* .mr = */ 8, /* .nr = */ 32, /* .fma_per_cycle = */ 32,
-     .gemm = convcl_f32_gemm_8x32__avx512},
+    {.name = "avx2",
+     /* .mr = */ 6,
+     /* .nr = */ 16,
+     /* .fma_per_cycle = */ 16,
+     .gemm = convcl_f32_gemm_6x16__avx2,
+     .gemm_strided = convcl_f32_gemm_6x16__avx2_strided},
+    {.name = "avx512",
+     /* .mr = */ 8,
+     /* .nr = */ 32,
+     /* .fma_per_cycle = */ 32,
+     .gemm = convcl_f32_gemm_8x32__avx512,
+     .gemm_strided = convcl_f32_gemm_8x32__avx512_strided},
 #endif
 };
 

@@ -102,7 +102,9 @@ static void plan_blocking(const convcl_problem *p, const convcl_cpu_isa *isa, in
   b->swapped = swapped < plain;
   b->wstep = b->swapped ? nr : mr;
   b->xstep = b->swapped ? mr : nr;
-  b->nc = min64(NC_MAX, ceil_div(b->npos, b->xstep) * b->xstep);
+  /* Whole X panels: packing fills the last one to its full width (MR = 6 does not
+   * divide NC_MAX). */
+  b->nc = min64(NC_MAX / b->xstep, ceil_div(b->npos, b->xstep)) * b->xstep;
   set_slots(threads, b);
   const size_t io = (size_t)(p->input_elems + p->output_elems) * sizeof(float);
   const size_t budget = io / 4 > MIN_BUDGET ? io / 4 : MIN_BUDGET;
@@ -325,6 +327,29 @@ static void input_range(const convcl_problem *p, const blocking *b, int d, int64
   *j_hi = max64(lo, hi) * inner;
 }
 
+/* The end of the output rows along dimension d that are final once input rows
+ * [0, in_rows) along d have been added (INT64_MAX: every input row; the result
+ * INT64_MAX: all of them are). Where an input dimension before d is larger than 1,
+ * positions do not come in row order and nothing is final before the end. */
+static int64_t final_rows(const convcl_problem *p, int d, int64_t in_rows) {
+  for (int i = 0; i < d; i++)
+    if (p->in[i] != 1) return in_rows == INT64_MAX ? INT64_MAX : INT64_MIN;
+  if (in_rows >= p->in[d]) return INT64_MAX;
+  /* Input row i reaches output rows up to i * stride - pad_begin + (k - 1) * dilation,
+   * and row o at the latest from input row (o + pad_begin) / stride. */
+  return in_rows * p->stride[d] - p->pad_begin[d];
+}
+
+/* The fused ReLU on output rows [r0, r1) along sdim of channels planes, inner floats a
+ * row; torch.relu keeps NaN, so only values below 0 change. */
+static void relu_rows(float *out, int64_t channels, int64_t plane, int64_t inner, int64_t r0,
+                      int64_t r1) {
+  for (int64_t oc = 0; oc < channels; oc++) {
+    float *o = out + oc * plane;
+    for (int64_t i = r0 * inner; i < r1 * inner; i++) o[i] = o[i] < 0.0f ? 0.0f : o[i];
+  }
+}
+
 /* One task: one block of output rows of one block of output channels of one image and
  * group, set to the bias and then, P chunk by P chunk, the GEMM over all input channels
  * and its col2im. */
@@ -350,8 +375,9 @@ static void run_task(const tg_job *job, int64_t task, unsigned char *slot) {
     float *o = out + oc * plane;
     for (int64_t i = lo[b->sdim] * inner; i < hi[b->sdim] * inner; i++) o[i] = v;
   }
-  int64_t j_lo, j_hi;
+  int64_t j_lo, j_hi, in_inner = 1, relu_from = lo[b->sdim];
   input_range(p, b, b->sdim, lo[b->sdim], hi[b->sdim], &j_lo, &j_hi);
+  for (int i = b->sdim + 1; i < 3; i++) in_inner *= p->in[i];
   float *tile = (float *)slot;
   float *cols = (float *)(slot + b->tile_bytes);
   for (int64_t j0 = j_lo; j0 < j_hi; j0 += b->nc) {
@@ -380,7 +406,15 @@ static void run_task(const tg_job *job, int64_t task, unsigned char *slot) {
       col2im(p, tp, lo, hi, cols, b->nc, 1, channels, j0, ncols, out);
     else
       col2im(p, tp, lo, hi, cols, 1, b->rows, channels, j0, ncols, out);
+    /* The ReLU goes on rows as they become final, while col2im has left them in cache. */
+    if (p->relu) {
+      const int64_t last = j0 + ncols >= j_hi ? INT64_MAX : (j0 + ncols) / in_inner;
+      const int64_t end = max64(relu_from, min64(hi[b->sdim], final_rows(p, b->sdim, last)));
+      relu_rows(out, channels, plane, inner, relu_from, end);
+      relu_from = end;
+    }
   }
+  if (p->relu) relu_rows(out, channels, plane, inner, relu_from, hi[b->sdim]);
 }
 
 /* One call per workspace slot; each slot pulls tasks until none are left. */
