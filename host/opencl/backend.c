@@ -37,6 +37,15 @@ static const struct {
                                      {convcl_cl_common, convcl_cl_igemm},
                                      convcl_cl_igemm_cpu_options},
     [CONVCL_CL_PROGRAM_DEPTHWISE] = {"depthwise.cl", {convcl_cl_common, convcl_cl_depthwise}, ""},
+    [CONVCL_CL_PROGRAM_TRANSPOSED_GEMM_GPU] = {"transposed_gemm.cl",
+                                               {convcl_cl_common, convcl_cl_transposed_gemm},
+                                               convcl_cl_transposed_gemm_gpu_options},
+    [CONVCL_CL_PROGRAM_TRANSPOSED_GEMM_SMALL] = {"transposed_gemm.cl",
+                                                 {convcl_cl_common, convcl_cl_transposed_gemm},
+                                                 convcl_cl_transposed_gemm_small_options},
+    [CONVCL_CL_PROGRAM_TRANSPOSED_GEMM_CPU] = {"transposed_gemm.cl",
+                                               {convcl_cl_common, convcl_cl_transposed_gemm},
+                                               convcl_cl_transposed_gemm_cpu_options},
 };
 
 const char *convcl_cl_error_name(cl_int err) {
@@ -469,7 +478,8 @@ static void opencl_context_destroy(convcl_context *ctx) {
 
 static const convcl_solver *const opencl_solvers[] = {
     &convcl_opencl_depthwise_preferred_solver, &convcl_opencl_igemm_solver,
-    &convcl_opencl_depthwise_solver, &convcl_opencl_direct_solver};
+    &convcl_opencl_depthwise_solver, &convcl_opencl_transposed_gemm_solver,
+    &convcl_opencl_direct_solver};
 
 static const convcl_backend opencl_backend = {
     .kind = CONVCL_BACKEND_OPENCL,

@@ -13,10 +13,15 @@ extern const char convcl_cl_direct[];
 extern const char convcl_cl_transposed[];
 extern const char convcl_cl_igemm[];
 extern const char convcl_cl_depthwise[];
+extern const char convcl_cl_transposed_gemm[];
 /* host/opencl/igemm.c: the tile-size build options of each igemm.cl variant. */
 extern const char convcl_cl_igemm_gpu_options[];
 extern const char convcl_cl_igemm_small_options[];
 extern const char convcl_cl_igemm_cpu_options[];
+/* host/opencl/transposed_gemm.c: the same for transposed_gemm.cl. */
+extern const char convcl_cl_transposed_gemm_gpu_options[];
+extern const char convcl_cl_transposed_gemm_small_options[];
+extern const char convcl_cl_transposed_gemm_cpu_options[];
 
 /* The programs the backend builds; each is common.cl followed by one kernel file,
  * built with the context's options and the program's own (a variant's tile sizes). */
@@ -27,6 +32,9 @@ typedef enum convcl_cl_program_id {
   CONVCL_CL_PROGRAM_IGEMM_SMALL,
   CONVCL_CL_PROGRAM_IGEMM_CPU,
   CONVCL_CL_PROGRAM_DEPTHWISE,
+  CONVCL_CL_PROGRAM_TRANSPOSED_GEMM_GPU,
+  CONVCL_CL_PROGRAM_TRANSPOSED_GEMM_SMALL,
+  CONVCL_CL_PROGRAM_TRANSPOSED_GEMM_CPU,
   CONVCL_CL_PROGRAM_COUNT
 } convcl_cl_program_id;
 
@@ -135,5 +143,9 @@ extern const convcl_solver convcl_opencl_igemm_solver;
  * the one AUTO considers first (multiplier 1). */
 extern const convcl_solver convcl_opencl_depthwise_preferred_solver;
 extern const convcl_solver convcl_opencl_depthwise_solver;
+
+/* host/opencl/transposed_gemm.c: transposed convolutions as one implicit GEMM per
+ * output stride phase. */
+extern const convcl_solver convcl_opencl_transposed_gemm_solver;
 
 #endif /* CONVCL_OPENCL_H */
