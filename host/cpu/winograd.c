@@ -1,0 +1,377 @@
+/* Winograd convolution on the CPU, F(4x4,3x3) and F(2x2,3x3) (Lavin and Gray, 2016):
+ * per group, each m x m output tile is A^T [U (.) V] A with U = G g G^T the
+ * transformed filters (computed and packed once at plan time) and V = B^T d B the
+ * transformed (m + 2) x (m + 2) input patch, so over all tiles the products become
+ * alpha^2 independent GEMMs M_xi[K x tiles] = U_xi[K x C] x V_xi[C x tiles]. F(4x4)
+ * does 36 multiplies per tile and channel pair where direct convolution does 144.
+ * A run cuts the tiles of the whole batch (in raster order, image by image) into
+ * blocks; a task takes one block of one group, and when there are fewer blocks than
+ * threads also a slice of the output channels: it transforms the block's input into
+ * NR-column panels in its own workspace slot (the microkernels' B layout), multiplies
+ * with the packed-weight GEMM microkernels of host/cpu into M[xi][k][tile], and the
+ * output transform adds the bias, applies the ReLU and writes NCHW. */
+#include "cpu.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Slot budget (V and M of one task) so a block's transformed data stays in a 2 MB L2
+ * while its GEMMs run; K blocks of the GEMM as in igemm.c, so a kc x NR B panel stays
+ * in L1. */
+enum { SLOT_BYTES = 1024 * 1024, KC_MAX = 256, WORKSPACE_FLOOR = 16 * 1024 * 1024 };
+
+/* Tiles as rows below this many NR panels of tiles per run. */
+enum { ROWS_BELOW_PANELS = 4 };
+
+/* The two ways to lay the GEMMs on the microkernel, the solver's tile variants: tiles
+ * as the NR columns of B (each transformed input element feeds NR lanes; M comes out
+ * tile-contiguous for the output transform), or tiles as the MR rows of A with the
+ * output channels as the NR columns (no padding waste when a layer has few tiles,
+ * e.g. 7x7 or 14x14 outputs, where NR = 32 columns of tiles would be mostly empty). */
+enum { TILES_AS_COLUMNS, TILES_AS_ROWS };
+static const char *const variant_names[] = {"tiles_as_columns", "tiles_as_rows"};
+
+typedef struct wino_shape {
+  int layout;                 /* TILES_AS_COLUMNS or TILES_AS_ROWS */
+  int m, alpha, xis;          /* output tile side, input tile side, alpha^2 */
+  int64_t cg, kg;             /* channels per group, in and out */
+  int64_t th, tw, tiles;      /* tile rows and columns per image, tiles of the batch */
+  int64_t kc;                 /* C split into equal blocks of at most KC_MAX */
+  int64_t tw_panel, kw_panel; /* tiles and output channels per GEMM panel (NR or MR) */
+  int64_t kpanels_all;        /* ceil(Kg / kw_panel) */
+  int64_t tblock, tblocks;    /* tiles per block (whole panels), blocks */
+  int64_t kpanels, kblocks;   /* K panels per task, K slices */
+  int64_t tasks, slots;       /* groups x tblocks x kblocks; threads that get a task */
+  size_t v_floats, m_floats;  /* one slot's V and M */
+} wino_shape;
+
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+static size_t slot_bytes(const wino_shape *s) {
+  return (s->v_floats + s->m_floats) * sizeof(float);
+}
+
+static void plan_shape(const convcl_problem *p, int m, int layout, const convcl_cpu_isa *isa,
+                       int threads, wino_shape *s) {
+  s->layout = layout;
+  s->tw_panel = layout == TILES_AS_ROWS ? isa->mr : isa->nr;
+  s->kw_panel = layout == TILES_AS_ROWS ? isa->nr : isa->mr;
+  const int64_t nr = s->tw_panel;
+  s->m = m;
+  s->alpha = m + 2;
+  s->xis = s->alpha * s->alpha;
+  s->cg = p->c / p->groups;
+  s->kg = p->k / p->groups;
+  s->th = ceil_div(p->out[1], m);
+  s->tw = ceil_div(p->out[2], m);
+  s->tiles = p->n * s->th * s->tw;
+  s->kc = ceil_div(s->cg, ceil_div(s->cg, KC_MAX));
+  s->kpanels_all = ceil_div(s->kg, s->kw_panel);
+  /* The most whole panels of tiles within the slot budget, then blocks as even as whole
+   * panels allow, and at least one task per thread where the tiles allow it. */
+  const int64_t per_tile = s->xis * (s->cg + s->kg) * (int64_t)sizeof(float);
+  const int64_t tpanels = ceil_div(s->tiles, nr);
+  const int64_t fit = max64(1, SLOT_BYTES / (per_tile * nr));
+  int64_t blocks = ceil_div(tpanels, fit);
+  /* A few tasks per thread balance only in whole rounds. */
+  if (p->groups * blocks < 4 * threads) {
+    const int64_t rounds = ceil_div(p->groups * blocks, threads);
+    blocks = min64(tpanels, ceil_div(rounds * threads, p->groups));
+  }
+  s->tblock = ceil_div(tpanels, blocks) * nr;
+  s->tblocks = ceil_div(s->tiles, s->tblock);
+  /* Too few tile blocks for the threads: split the output channels too; each slice
+   * transforms the block's input again, a cost of 1/K of its GEMM. */
+  s->kblocks = 1;
+  if (p->groups * s->tblocks < threads)
+    s->kblocks = min64(s->kpanels_all, ceil_div(threads, p->groups * s->tblocks));
+  s->kpanels = ceil_div(s->kpanels_all, s->kblocks);
+  s->kblocks = ceil_div(s->kpanels_all, s->kpanels);
+  s->tasks = p->groups * s->tblocks * s->kblocks;
+  s->v_floats = (size_t)(s->xis * s->cg * s->tblock);
+  /* The output transform reads CONVCL_WINOGRAD_LANES tiles from the last run's start. */
+  s->m_floats = (size_t)((s->xis * s->tblock + CONVCL_WINOGRAD_LANES) * s->kpanels * s->kw_panel);
+  /* Fewer slots than threads where the workspace would pass its cap: at most
+   * max(16 MiB, a quarter of the input and output). */
+  const size_t cap_bytes = (size_t)max64(
+      WORKSPACE_FLOOR, (p->input_elems + p->output_elems) * (int64_t)sizeof(float) / 4);
+  s->slots = min64(threads, s->tasks);
+  s->slots = max64(1, min64(s->slots, (int64_t)(cap_bytes / slot_bytes(s))));
+}
+
+typedef struct wino_plan {
+  const convcl_cpu_isa *isa;
+  convcl_winograd_input_fn input;
+  convcl_winograd_output_fn output;
+  wino_shape s;
+  float *u;            /* packed U, see u_offset */
+  float *bias;         /* [k], NULL without bias */
+  unsigned char *work; /* slots x slot_bytes, 64-byte aligned, zeroed once */
+} wino_plan;
+
+static int wino_applicable(const convcl_context *ctx, const convcl_problem *p) {
+  (void)ctx;
+  return !p->transposed && p->rank == 2 && p->mode == CONVCL_PADDING_ZEROS && p->kernel[1] == 3 &&
+         p->kernel[2] == 3 && p->stride[1] == 1 && p->stride[2] == 1 && p->dilation[1] == 1 &&
+         p->dilation[2] == 1;
+}
+
+/* The variant a plan gets when it does not ask for one. */
+static int pick_layout(const convcl_problem *p, int m, const convcl_cpu_isa *isa) {
+  const int64_t tiles = p->n * ceil_div(p->out[1], m) * ceil_div(p->out[2], m);
+  return tiles < ROWS_BELOW_PANELS * isa->nr ? TILES_AS_ROWS : TILES_AS_COLUMNS;
+}
+
+/* Queried before the variant is known: the larger of the two. */
+static size_t workspace_for(const convcl_context *ctx, const convcl_problem *p, int m) {
+  size_t most = 0;
+  for (int layout = TILES_AS_COLUMNS; layout <= TILES_AS_ROWS; layout++) {
+    wino_shape s;
+    plan_shape(p, m, layout, convcl_cpu_isa_get(), convcl_pool_threads(convcl_cpu_pool(ctx)), &s);
+    const size_t bytes = (size_t)s.slots * slot_bytes(&s);
+    most = bytes > most ? bytes : most;
+  }
+  return most;
+}
+
+static size_t wino_workspace_4x4(const convcl_context *ctx, const convcl_problem *p) {
+  return workspace_for(ctx, p, 4);
+}
+
+static size_t wino_workspace_2x2(const convcl_context *ctx, const convcl_problem *p) {
+  return workspace_for(ctx, p, 2);
+}
+
+static void wino_destroy(convcl_plan *plan) {
+  wino_plan *wp = plan->impl;
+  if (!wp) return;
+  free(wp->u);
+  free(wp->bias);
+  free(wp->work);
+  free(wp);
+  plan->impl = NULL;
+}
+
+static void *alloc_aligned(size_t bytes) {
+  void *ptr = NULL;
+  return posix_memalign(&ptr, 64, bytes ? bytes : 1) == 0 ? ptr : NULL;
+}
+
+/* Where packed U holds group g, element xi, the C block from channel c0 (kc channels)
+ * and K panel kp: kc steps of kw_panel output channels, as igemm.c packs W. One
+ * layout serves as A panels (MR wide) and as B panels (NR wide). */
+static size_t u_offset(const wino_shape *s, int64_t g, int64_t xi, int64_t c0, int64_t kc,
+                       int64_t kp) {
+  const int64_t kw = s->kw_panel;
+  return (size_t)(((g * s->xis + xi) * s->cg + c0) * s->kpanels_all * kw + kp * kc * kw);
+}
+
+/* G for each tile size: alpha x 3. */
+static const double g2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+static const double g4[6][3] = {{1.0 / 4, 0, 0},
+                                {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                {0, 0, 1}};
+
+/* U = G g G^T in double, rounded once, packed; rows past Kg are zero. */
+static void pack_filters(const convcl_problem *p, const wino_plan *wp, const float *w) {
+  const wino_shape *s = &wp->s;
+  const int64_t kw = s->kw_panel;
+  const double(*gm)[3] = s->m == 4 ? g4 : g2;
+  const int alpha = s->alpha;
+  for (int64_t g = 0; g < p->groups; g++)
+    for (int64_t kk = 0; kk < s->kpanels_all * kw; kk++)
+      for (int64_t c = 0; c < s->cg; c++) {
+        const int64_t kp = kk / kw, lane = kk % kw;
+        const int64_t c0 = c / s->kc * s->kc, kc = min64(s->kc, s->cg - c0);
+        double u[6][6] = {{0}};
+        if (kk < s->kg) {
+          const float *f = w + ((g * s->kg + kk) * s->cg + c) * 9;
+          double t[6][3];
+          for (int i = 0; i < alpha; i++)
+            for (int j = 0; j < 3; j++)
+              t[i][j] = gm[i][0] * f[j] + gm[i][1] * f[3 + j] + gm[i][2] * f[6 + j];
+          for (int i = 0; i < alpha; i++)
+            for (int j = 0; j < alpha; j++)
+              u[i][j] = t[i][0] * gm[j][0] + t[i][1] * gm[j][1] + t[i][2] * gm[j][2];
+        }
+        for (int xi = 0; xi < s->xis; xi++)
+          wp->u[u_offset(s, g, xi, c0, kc, kp) + (size_t)((c - c0) * kw + lane)] =
+              (float)u[xi / alpha][xi % alpha];
+      }
+}
+
+static convcl_status wino_create(convcl_plan *plan, const float *weights, const float *bias,
+                                 int m) {
+  const convcl_problem *p = &plan->problem;
+  wino_plan *wp = calloc(1, sizeof *wp);
+  if (!wp) return convcl_error(CONVCL_ERROR_OUT_OF_MEMORY, "cannot allocate a CPU plan");
+  plan->impl = wp;
+  wp->isa = convcl_cpu_isa_get();
+  wp->input = wp->isa->winograd->input[m == 4];
+  wp->output = wp->isa->winograd->output[m == 4];
+  const int layout = plan->variant >= 0 ? plan->variant : pick_layout(p, m, wp->isa);
+  plan_shape(p, m, layout, wp->isa, convcl_pool_threads(convcl_cpu_pool(plan->ctx)), &wp->s);
+  const wino_shape *s = &wp->s;
+  const size_t packed = (size_t)(p->groups * s->xis * s->cg * s->kpanels_all * s->kw_panel);
+  const size_t work = (size_t)s->slots * slot_bytes(s);
+  wp->u = alloc_aligned(packed * sizeof(float));
+  wp->work = alloc_aligned(work);
+  int ok = wp->u && wp->work;
+  if (ok && p->has_bias) ok = (wp->bias = malloc((size_t)p->k * sizeof(float))) != NULL;
+  if (!ok) {
+    wino_destroy(plan);
+    return convcl_error(CONVCL_ERROR_OUT_OF_MEMORY,
+                        "cannot allocate %zu transformed weights and a %zu-byte workspace for a "
+                        "CPU Winograd plan",
+                        packed, work);
+  }
+  /* Panel columns past a block's last tile and M lanes past its last run are read and
+   * their results dropped; zeros keep them finite. */
+  memset(wp->work, 0, work);
+  pack_filters(p, wp, weights);
+  if (p->has_bias) memcpy(wp->bias, bias, (size_t)p->k * sizeof(float));
+  return CONVCL_OK;
+}
+
+static convcl_status wino_create_4x4(convcl_plan *plan, const float *weights, const float *bias) {
+  return wino_create(plan, weights, bias, 4);
+}
+
+static convcl_status wino_create_2x2(convcl_plan *plan, const float *weights, const float *bias) {
+  return wino_create(plan, weights, bias, 2);
+}
+
+typedef struct wino_job {
+  const convcl_problem *p;
+  const wino_plan *wp;
+  const float *input;
+  float *output;
+  atomic_int_fast64_t next; /* the next task to hand out */
+} wino_job;
+
+/* A run of tiles from global tile t: in one tile row of one image, at most
+ * CONVCL_WINOGRAD_LANES of them, none at or past t1 and, when split is nonzero, all in
+ * one split-wide panel of the block that starts at tile base. */
+typedef struct tile_run {
+  int64_t n, ty, tx, local; /* image, tile row and column, index in the block */
+  int len;
+} tile_run;
+
+static tile_run run_at(const wino_shape *s, int64_t t, int64_t t1, int64_t base, int64_t split) {
+  tile_run r = {t / (s->th * s->tw), t / s->tw % s->th, t % s->tw, t - base, 0};
+  int64_t len = min64(min64(s->tw - r.tx, t1 - t), CONVCL_WINOGRAD_LANES);
+  if (split) len = min64(len, split - r.local % split);
+  r.len = (int)len;
+  return r;
+}
+
+static void run_task(const wino_job *job, int64_t task, float *v, float *mbuf) {
+  const convcl_problem *p = job->p;
+  const wino_plan *wp = job->wp;
+  const wino_shape *s = &wp->s;
+  const int64_t tw = s->tw_panel, kw = s->kw_panel;
+  const int64_t kb = task % s->kblocks, tb = task / s->kblocks % s->tblocks;
+  const int64_t g = task / (s->kblocks * s->tblocks);
+  const int64_t t0 = tb * s->tblock, t1 = min64(t0 + s->tblock, s->tiles), count = t1 - t0;
+  const int64_t ih = p->in[1], iw = p->in[2], oh = p->out[1], ow = p->out[2];
+  const int64_t m = s->m;
+  const size_t v_xi = (size_t)(s->cg * s->tblock);
+
+  /* V: per xi, panels of tw tiles, each C steps of tw values. */
+  for (tile_run r = run_at(s, t0, t1, t0, tw); r.len > 0;
+       r = run_at(s, t0 + r.local + r.len, t1, t0, tw)) {
+    const float *x = job->input + (r.n * p->c + g * s->cg) * ih * iw;
+    float *dst = v + r.local / tw * s->cg * tw + r.local % tw;
+    wp->input(x, s->cg, ih * iw, ih, iw, r.ty * m - p->pad_begin[1], r.tx * m - p->pad_begin[2],
+              r.len, dst, (size_t)tw, v_xi);
+  }
+
+  /* M: per xi, [k][tile] (tiles as columns) or [tile][k] (tiles as rows), ldm apart. */
+  const int64_t kp0 = kb * s->kpanels, kp1 = min64(kp0 + s->kpanels, s->kpanels_all);
+  const int64_t k0 = kp0 * kw, k1 = min64(kp1 * kw, s->kg);
+  const int rows = s->layout == TILES_AS_ROWS;
+  const size_t ldm = (size_t)(rows ? (kp1 - kp0) * kw : s->tblock);
+  const size_t m_xi = (size_t)((kp1 - kp0) * kw * s->tblock);
+  const int64_t tpanels = ceil_div(count, tw);
+  for (int64_t xi = 0; xi < s->xis; xi++)
+    for (int64_t c0 = 0; c0 < s->cg; c0 += s->kc) {
+      const int64_t kc = min64(s->kc, s->cg - c0);
+      const float *vx = v + (size_t)xi * v_xi + (size_t)(c0 * tw);
+      float *mx = mbuf + (size_t)xi * m_xi;
+      /* The B panel stays in L1 while the A panels stream over it. */
+      if (rows)
+        for (int64_t kp = kp0; kp < kp1; kp++)
+          for (int64_t tp = 0; tp < tpanels; tp++)
+            wp->isa->gemm((size_t)kc, vx + (size_t)(tp * s->cg * tw),
+                          wp->u + u_offset(s, g, xi, c0, kc, kp),
+                          mx + (size_t)(tp * tw) * ldm + (size_t)((kp - kp0) * kw), ldm,
+                          (size_t)min64(tw, count - tp * tw), (size_t)min64(kw, s->kg - kp * kw),
+                          NULL, c0 > 0);
+      else
+        for (int64_t tp = 0; tp < tpanels; tp++)
+          for (int64_t kp = kp0; kp < kp1; kp++)
+            wp->isa->gemm((size_t)kc, wp->u + u_offset(s, g, xi, c0, kc, kp),
+                          vx + (size_t)(tp * s->cg * tw),
+                          mx + (size_t)((kp - kp0) * kw) * ldm + (size_t)(tp * tw), ldm,
+                          (size_t)min64(kw, s->kg - kp * kw), (size_t)min64(tw, count - tp * tw),
+                          NULL, c0 > 0);
+    }
+
+  for (tile_run r = run_at(s, t0, t1, t0, 0); r.len > 0;
+       r = run_at(s, t0 + r.local + r.len, t1, t0, 0)) {
+    float *y = job->output + ((r.n * p->k + g * s->kg + k0) * oh + r.ty * m) * ow;
+    wp->output(mbuf + (rows ? (size_t)r.local * ldm : (size_t)r.local), rows ? 1 : ldm,
+               rows ? ldm : 1, m_xi, k1 - k0, wp->bias ? wp->bias + g * s->kg + k0 : NULL, p->relu,
+               y, oh * ow, oh - r.ty * m, ow, 0, r.tx * m, r.len);
+  }
+}
+
+/* One call per workspace slot; each slot pulls tasks until none are left. Every output
+ * element is written by one task in a fixed order, so results do not depend on the
+ * schedule. */
+static void run_slot(void *arg, int64_t slot) {
+  wino_job *job = arg;
+  const wino_shape *s = &job->wp->s;
+  float *v = (float *)(job->wp->work + (size_t)slot * slot_bytes(s));
+  float *mbuf = v + s->v_floats;
+  for (;;) {
+    const int64_t task = atomic_fetch_add(&job->next, 1);
+    if (task >= s->tasks) return;
+    run_task(job, task, v, mbuf);
+  }
+}
+
+static convcl_status wino_run(convcl_plan *plan, const float *input, float *output) {
+  wino_job job = {.p = &plan->problem, .wp = plan->impl, .input = input, .output = output};
+  atomic_init(&job.next, 0);
+  convcl_pool_for(convcl_cpu_pool(plan->ctx), job.wp->s.slots, run_slot, &job);
+  return CONVCL_OK;
+}
+
+const convcl_solver convcl_cpu_winograd_4x4 = {
+    .algo = CONVCL_ALGO_WINOGRAD_4X4,
+    .applicable = wino_applicable,
+    .workspace = wino_workspace_4x4,
+    .create = wino_create_4x4,
+    .run = wino_run,
+    .destroy = wino_destroy,
+    .variant_count = 2,
+    .variant_names = variant_names,
+};
+
+const convcl_solver convcl_cpu_winograd_2x2 = {
+    .algo = CONVCL_ALGO_WINOGRAD_2X2,
+    .applicable = wino_applicable,
+    .workspace = wino_workspace_2x2,
+    .create = wino_create_2x2,
+    .run = wino_run,
+    .destroy = wino_destroy,
+    .variant_count = 2,
+    .variant_names = variant_names,
+};
