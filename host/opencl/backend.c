@@ -37,6 +37,21 @@ static const struct {
                                      {convcl_cl_common, convcl_cl_igemm},
                                      convcl_cl_igemm_cpu_options},
     [CONVCL_CL_PROGRAM_DEPTHWISE] = {"depthwise.cl", {convcl_cl_common, convcl_cl_depthwise}, ""},
+    [CONVCL_CL_PROGRAM_GEMM_GPU] = {"gemm.cl",
+                                    {convcl_cl_common, convcl_cl_gemm},
+                                    convcl_cl_gemm_gpu_options},
+    [CONVCL_CL_PROGRAM_GEMM_SMALL] = {"gemm.cl",
+                                      {convcl_cl_common, convcl_cl_gemm},
+                                      convcl_cl_gemm_small_options},
+    [CONVCL_CL_PROGRAM_GEMM_CPU] = {"gemm.cl",
+                                    {convcl_cl_common, convcl_cl_gemm},
+                                    convcl_cl_gemm_cpu_options},
+    [CONVCL_CL_PROGRAM_WINOGRAD_2X2] = {"winograd.cl",
+                                        {convcl_cl_common, convcl_cl_winograd},
+                                        "-DWINO_M=2"},
+    [CONVCL_CL_PROGRAM_WINOGRAD_4X4] = {"winograd.cl",
+                                        {convcl_cl_common, convcl_cl_winograd},
+                                        "-DWINO_M=4"},
     [CONVCL_CL_PROGRAM_TRANSPOSED_GEMM_GPU] = {"transposed_gemm.cl",
                                                {convcl_cl_common, convcl_cl_transposed_gemm},
                                                convcl_cl_transposed_gemm_gpu_options},
@@ -476,10 +491,14 @@ static void opencl_context_destroy(convcl_context *ctx) {
   ctx->impl = NULL;
 }
 
-static const convcl_solver *const opencl_solvers[] = {
-    &convcl_opencl_depthwise_preferred_solver, &convcl_opencl_igemm_solver,
-    &convcl_opencl_depthwise_solver, &convcl_opencl_transposed_gemm_solver,
-    &convcl_opencl_direct_solver};
+static const convcl_solver *const opencl_solvers[] = {&convcl_opencl_depthwise_preferred_solver,
+                                                      &convcl_opencl_igemm_solver,
+                                                      &convcl_opencl_depthwise_solver,
+                                                      &convcl_opencl_transposed_gemm_solver,
+                                                      &convcl_opencl_gemm_solver,
+                                                      &convcl_opencl_winograd_4x4_solver,
+                                                      &convcl_opencl_winograd_2x2_solver,
+                                                      &convcl_opencl_direct_solver};
 
 static const convcl_backend opencl_backend = {
     .kind = CONVCL_BACKEND_OPENCL,

@@ -27,6 +27,14 @@ convcl_status convcl_cl_io_create(const convcl_opencl_state *cl, const convcl_pr
 convcl_status convcl_cl_io_begin(const convcl_opencl_state *cl, const convcl_cl_io *io,
                                  cl_kernel kernel, cl_uint input_arg, cl_uint output_arg,
                                  const float *input, float *output, convcl_cl_run *run) {
+  return convcl_cl_io_begin_kernels(cl, io, kernel, input_arg, kernel, output_arg, input, output,
+                                    run);
+}
+
+convcl_status convcl_cl_io_begin_kernels(const convcl_opencl_state *cl, const convcl_cl_io *io,
+                                         cl_kernel input_kernel, cl_uint input_arg,
+                                         cl_kernel output_kernel, cl_uint output_arg,
+                                         const float *input, float *output, convcl_cl_run *run) {
   cl_int err;
   run->input = io->input;
   run->output = io->output;
@@ -49,8 +57,10 @@ convcl_status convcl_cl_io_begin(const convcl_opencl_state *cl, const convcl_cl_
                                NULL);
     if (err != CL_SUCCESS) return convcl_cl_fail("clEnqueueWriteBuffer", err);
   }
-  if ((err = clSetKernelArg(kernel, input_arg, sizeof run->input, &run->input)) != CL_SUCCESS ||
-      (err = clSetKernelArg(kernel, output_arg, sizeof run->output, &run->output)) != CL_SUCCESS)
+  if ((err = clSetKernelArg(input_kernel, input_arg, sizeof run->input, &run->input)) !=
+          CL_SUCCESS ||
+      (err = clSetKernelArg(output_kernel, output_arg, sizeof run->output, &run->output)) !=
+          CL_SUCCESS)
     return convcl_cl_fail("clSetKernelArg", err);
   return CONVCL_OK;
 }

@@ -13,11 +13,17 @@ extern const char convcl_cl_direct[];
 extern const char convcl_cl_transposed[];
 extern const char convcl_cl_igemm[];
 extern const char convcl_cl_depthwise[];
+extern const char convcl_cl_gemm[];
+extern const char convcl_cl_winograd[];
 extern const char convcl_cl_transposed_gemm[];
 /* host/opencl/igemm.c: the tile-size build options of each igemm.cl variant. */
 extern const char convcl_cl_igemm_gpu_options[];
 extern const char convcl_cl_igemm_small_options[];
 extern const char convcl_cl_igemm_cpu_options[];
+/* host/opencl/gemm.c: the same for gemm.cl. */
+extern const char convcl_cl_gemm_gpu_options[];
+extern const char convcl_cl_gemm_small_options[];
+extern const char convcl_cl_gemm_cpu_options[];
 /* host/opencl/transposed_gemm.c: the same for transposed_gemm.cl. */
 extern const char convcl_cl_transposed_gemm_gpu_options[];
 extern const char convcl_cl_transposed_gemm_small_options[];
@@ -32,6 +38,11 @@ typedef enum convcl_cl_program_id {
   CONVCL_CL_PROGRAM_IGEMM_SMALL,
   CONVCL_CL_PROGRAM_IGEMM_CPU,
   CONVCL_CL_PROGRAM_DEPTHWISE,
+  CONVCL_CL_PROGRAM_GEMM_GPU,
+  CONVCL_CL_PROGRAM_GEMM_SMALL,
+  CONVCL_CL_PROGRAM_GEMM_CPU,
+  CONVCL_CL_PROGRAM_WINOGRAD_2X2,
+  CONVCL_CL_PROGRAM_WINOGRAD_4X4,
   CONVCL_CL_PROGRAM_TRANSPOSED_GEMM_GPU,
   CONVCL_CL_PROGRAM_TRANSPOSED_GEMM_SMALL,
   CONVCL_CL_PROGRAM_TRANSPOSED_GEMM_CPU,
@@ -128,6 +139,11 @@ void convcl_cl_io_release(convcl_cl_io *io);
 convcl_status convcl_cl_io_begin(const convcl_opencl_state *cl, const convcl_cl_io *io,
                                  cl_kernel kernel, cl_uint input_arg, cl_uint output_arg,
                                  const float *input, float *output, convcl_cl_run *run);
+/* The same for a plan whose first kernel reads the input and last writes the output. */
+convcl_status convcl_cl_io_begin_kernels(const convcl_opencl_state *cl, const convcl_cl_io *io,
+                                         cl_kernel input_kernel, cl_uint input_arg,
+                                         cl_kernel output_kernel, cl_uint output_arg,
+                                         const float *input, float *output, convcl_cl_run *run);
 /* With status OK, waits until output holds the result; always releases the run's
  * wrappers. Returns status, or the error that fetching the output met. */
 convcl_status convcl_cl_io_end(const convcl_opencl_state *cl, const convcl_cl_io *io,
@@ -143,6 +159,51 @@ extern const convcl_solver convcl_opencl_igemm_solver;
  * the one AUTO considers first (multiplier 1). */
 extern const convcl_solver convcl_opencl_depthwise_preferred_solver;
 extern const convcl_solver convcl_opencl_depthwise_solver;
+
+/* host/opencl/gemm.c: batched C[z] = A[z] B[z] (+ bias, ReLU) of kernels/gemm.cl, for the
+ * gemm solver and the Winograd solvers. A is packed once by convcl_cl_gemm_pack; B and C
+ * are row-major; batch z = z1 * nb2 + z2 starts each operand at z1 * stride[0] + z2 *
+ * stride[1] floats and reads bias[z2 * m + row]. Variants, in this order: GPU tile,
+ * small tile, CPU register blocks. */
+#define CONVCL_CL_GEMM_VARIANT_COUNT 3
+extern const char *const convcl_cl_gemm_variant_names[CONVCL_CL_GEMM_VARIANT_COUNT];
+
+typedef struct convcl_cl_batched_gemm {
+  cl_kernel kernel;                   /* the caller binds B (argument 1) and C (argument 2) */
+  int64_t m, n, k, kpad, mpad, panel; /* packed A: [mpad / panel][kpad][panel] floats */
+  size_t global[3], local[3];
+} convcl_cl_batched_gemm;
+
+typedef struct convcl_cl_gemm_operands {
+  cl_mem a, bias; /* bias NULL: none */
+  int64_t ldb, ldc, nb2;
+  int64_t a_stride[2], b_stride[2], c_stride[2];
+  int relu;
+} convcl_cl_gemm_operands;
+
+/* Whether m x n x k GEMMs over a_count A matrices keep every offset of the kernel's, the
+ * packed A's included, in int. The caller checks its own B and C. */
+int convcl_cl_gemm_fits_int(int64_t m, int64_t n, int64_t k, int64_t a_count);
+/* Builds tile variant variant (-1: the device's pick) for batch GEMMs of m x n x k;
+ * fails with CONVCL_ERROR_ALGO_NOT_APPLICABLE when the variant cannot run here. */
+convcl_status convcl_cl_gemm_create(convcl_context *ctx, int variant, int64_t m, int64_t n,
+                                    int64_t k, int64_t batch, convcl_cl_batched_gemm *g);
+/* count row-major m x k matrices packed for g, zero-padded; malloc'd, NULL when out of
+ * memory. */
+float *convcl_cl_gemm_pack(const convcl_cl_batched_gemm *g, const float *a, int64_t count);
+/* Binds every argument but B and C. */
+convcl_status convcl_cl_gemm_bind(const convcl_cl_batched_gemm *g,
+                                  const convcl_cl_gemm_operands *o);
+convcl_status convcl_cl_gemm_enqueue(const convcl_opencl_state *cl,
+                                     const convcl_cl_batched_gemm *g);
+void convcl_cl_gemm_release(convcl_cl_batched_gemm *g);
+
+/* 1x1, stride 1, unpadded convolutions: one GEMM per image and group. */
+extern const convcl_solver convcl_opencl_gemm_solver;
+
+/* host/opencl/winograd.c: F(2x2, 3x3) and F(4x4, 3x3). */
+extern const convcl_solver convcl_opencl_winograd_2x2_solver;
+extern const convcl_solver convcl_opencl_winograd_4x4_solver;
 
 /* host/opencl/transposed_gemm.c: transposed convolutions as one implicit GEMM per
  * output stride phase. */

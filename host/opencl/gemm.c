@@ -1,0 +1,304 @@
+/* OpenCL batched GEMM (kernels/gemm.cl), shared by the Winograd solvers, and the gemm
+ * solver: a convolution with kernel 1, stride 1 and no padding is, per image and group,
+ * out[n, g] (K/g x positions) = W[g] (K/g x C/g) * in[n, g] (C/g x positions), so the
+ * input is B as it lies and only the weights are packed, once, at plan time. */
+#include "opencl/opencl.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A variant of gemm.cl; the fields mirror the kernel's tunables. */
+typedef struct gemm_tiles {
+  convcl_cl_program_id program;
+  int blocked, tm, tn, tk, rm, rn;
+} gemm_tiles;
+
+/* Each variant's numbers are written once, as in igemm.c: GEMM_OPTIONS makes the build
+ * options, GEMM_FIELDS the host's copy; GEMM_APPLY expands the tuple first. */
+#define GEMM_OPTIONS(blocked, tm, tn, tk, rm, rn) \
+  "-DBLOCKED=" #blocked " -DTM=" #tm " -DTN=" #tn " -DTK=" #tk " -DRM=" #rm " -DRN=" #rn
+#define GEMM_FIELDS(blocked, tm, tn, tk, rm, rn) blocked, tm, tn, tk, rm, rn
+#define GEMM_APPLY(macro, tuple) macro tuple
+
+/* GPUs: 64 work-items with 8x8 blocks, 8 KB of local memory. */
+#define GEMM_GPU_TILES (0, 64, 64, 16, 8, 8)
+/* Small problems and small devices: 64 work-items with 4x4 blocks, 4 KB, four times
+ * the work-groups of the large tile. */
+#define GEMM_SMALL_TILES (0, 32, 32, 16, 4, 4)
+/* CPU devices: one work-item per group, 8 x 16 register blocks (one float16 of B, eight
+ * broadcasts of A), 128 x 32 tiles in 128-deep slices, as igemm.cl's blocked variant:
+ * 48 KB of local memory, which stays in the core's caches. */
+#define GEMM_CPU_TILES (1, 128, 32, 128, 8, 16)
+
+const char convcl_cl_gemm_gpu_options[] = GEMM_APPLY(GEMM_OPTIONS, GEMM_GPU_TILES);
+const char convcl_cl_gemm_small_options[] = GEMM_APPLY(GEMM_OPTIONS, GEMM_SMALL_TILES);
+const char convcl_cl_gemm_cpu_options[] = GEMM_APPLY(GEMM_OPTIONS, GEMM_CPU_TILES);
+
+/* In the order of convcl_cl_gemm_variant_names. */
+static const gemm_tiles variants[CONVCL_CL_GEMM_VARIANT_COUNT] = {
+    {CONVCL_CL_PROGRAM_GEMM_GPU, GEMM_APPLY(GEMM_FIELDS, GEMM_GPU_TILES)},
+    {CONVCL_CL_PROGRAM_GEMM_SMALL, GEMM_APPLY(GEMM_FIELDS, GEMM_SMALL_TILES)},
+    {CONVCL_CL_PROGRAM_GEMM_CPU, GEMM_APPLY(GEMM_FIELDS, GEMM_CPU_TILES)},
+};
+
+const char *const convcl_cl_gemm_variant_names[CONVCL_CL_GEMM_VARIANT_COUNT] = {
+    "tiled_64x64", "tiled_32x32", "blocked_128x32"};
+
+static int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+/* The work-group shape: (TN/RN) x (TM/RM) when tiled, a single work-item when blocked. */
+static size_t tiles_items(const gemm_tiles *t, size_t local[3]) {
+  local[0] = t->blocked ? 1 : (size_t)(t->tn / t->rn);
+  local[1] = t->blocked ? 1 : (size_t)(t->tm / t->rm);
+  local[2] = 1;
+  return local[0] * local[1];
+}
+
+static int tiles_fit(const convcl_opencl_state *cl, const gemm_tiles *t) {
+  size_t max_wg = 0, item_sizes[3] = {0, 0, 0}, local[3];
+  cl_ulong local_mem = 0;
+  if (clGetDeviceInfo(cl->device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof max_wg, &max_wg, NULL) !=
+          CL_SUCCESS ||
+      clGetDeviceInfo(cl->device, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof item_sizes, item_sizes,
+                      NULL) != CL_SUCCESS ||
+      clGetDeviceInfo(cl->device, CL_DEVICE_LOCAL_MEM_SIZE, sizeof local_mem, &local_mem, NULL) !=
+          CL_SUCCESS)
+    return 0;
+  const size_t items = tiles_items(t, local);
+  /* Tiled: slices of A and B; blocked: a slice of B and the partial sums. */
+  const cl_ulong local_bytes =
+      (cl_ulong)(t->blocked ? (t->tk + t->tm) * t->tn : t->tk * (t->tm + t->tn)) * sizeof(float);
+  return items <= max_wg && local[0] <= item_sizes[0] && local[1] <= item_sizes[1] &&
+         local_bytes <= local_mem;
+}
+
+static int is_cpu(const convcl_opencl_state *cl) { return strcmp(cl->info.type, "cpu") == 0; }
+
+/* K rows of packed A: the tiled kernel runs whole TK slices, the blocked one bounds its
+ * last slice itself. */
+static int64_t tiles_kpad(const gemm_tiles *t, int64_t k) {
+  return t->blocked ? k : round_up(k, t->tk);
+}
+
+static int64_t tiles_mpad(const gemm_tiles *t, int64_t m) {
+  return round_up(m, t->blocked ? t->rm : t->tm);
+}
+
+int convcl_cl_gemm_fits_int(int64_t m, int64_t n, int64_t k, int64_t a_count) {
+  /* The widest variant pads M to 128 rows and K to 16, and a last tile reaches 64
+   * columns past n. */
+  const int64_t mpad = round_up(m, 128), kpad = round_up(k, 16);
+  return m <= INT_MAX / 2 && n <= INT_MAX - 64 && k <= INT_MAX / 2 &&
+         a_count <= INT_MAX / mpad / kpad;
+}
+
+/* The variant for variant -1: the blocked kernel on CPU devices; on others the large
+ * tile, unless it would leave fewer work-groups than compute units to run them. */
+static int device_pick(const convcl_opencl_state *cl, int64_t m, int64_t n, int64_t batch) {
+  if (is_cpu(cl)) return 2;
+  const int64_t groups = (m + 63) / 64 * ((n + 63) / 64) * batch;
+  return groups < cl->info.compute_units || !tiles_fit(cl, &variants[0]) ? 1 : 0;
+}
+
+void convcl_cl_gemm_release(convcl_cl_batched_gemm *g) {
+  if (g->kernel) clReleaseKernel(g->kernel);
+  g->kernel = NULL;
+}
+
+convcl_status convcl_cl_gemm_create(convcl_context *ctx, int variant, int64_t m, int64_t n,
+                                    int64_t k, int64_t batch, convcl_cl_batched_gemm *g) {
+  const convcl_opencl_state *cl = ctx->impl;
+  memset(g, 0, sizeof *g);
+  if (variant < 0) variant = device_pick(cl, m, n, batch);
+  const gemm_tiles *t = &variants[variant];
+  if (!tiles_fit(cl, t))
+    return convcl_error(CONVCL_ERROR_ALGO_NOT_APPLICABLE,
+                        "OpenCL GEMM: tile variant %s does not fit '%s'",
+                        convcl_cl_gemm_variant_names[variant], cl->info.name);
+  convcl_status status = convcl_opencl_kernel(ctx, t->program, "gemm", &g->kernel);
+  if (status != CONVCL_OK) return status;
+  /* Registers can lower the kernel's work-group limit below the device's. */
+  size_t kernel_wg = 0;
+  const size_t items = tiles_items(t, g->local);
+  const cl_int err = clGetKernelWorkGroupInfo(g->kernel, cl->device, CL_KERNEL_WORK_GROUP_SIZE,
+                                              sizeof kernel_wg, &kernel_wg, NULL);
+  if (err != CL_SUCCESS || kernel_wg < items) {
+    convcl_cl_gemm_release(g);
+    if (err != CL_SUCCESS) return convcl_cl_fail("clGetKernelWorkGroupInfo", err);
+    return convcl_error(CONVCL_ERROR_ALGO_NOT_APPLICABLE,
+                        "OpenCL GEMM: tile variant %s needs %zu work-items, '%s' runs %zu",
+                        convcl_cl_gemm_variant_names[variant], items, cl->info.name, kernel_wg);
+  }
+  g->m = m;
+  g->n = n;
+  g->k = k;
+  g->kpad = tiles_kpad(t, k);
+  g->mpad = tiles_mpad(t, m);
+  g->panel = t->blocked ? t->rm : g->mpad;
+  g->global[0] = (size_t)((n + t->tn - 1) / t->tn) * g->local[0];
+  g->global[1] = (size_t)((m + t->tm - 1) / t->tm) * g->local[1];
+  g->global[2] = (size_t)batch;
+  return CONVCL_OK;
+}
+
+float *convcl_cl_gemm_pack(const convcl_cl_batched_gemm *g, const float *a, int64_t count) {
+  const int64_t size = g->kpad * g->mpad, panel = g->panel;
+  float *packed = calloc((size_t)(count * size), sizeof *packed);
+  if (!packed) return NULL;
+  for (int64_t b = 0; b < count; ++b)
+    for (int64_t row = 0; row < g->m; ++row) {
+      const float *src = a + (b * g->m + row) * g->k;
+      float *dst = packed + b * size + row / panel * g->kpad * panel + row % panel;
+      for (int64_t kk = 0; kk < g->k; ++kk) dst[kk * panel] = src[kk];
+    }
+  return packed;
+}
+
+convcl_status convcl_cl_gemm_bind(const convcl_cl_batched_gemm *g,
+                                  const convcl_cl_gemm_operands *o) {
+  const cl_int m = (cl_int)g->m, n = (cl_int)g->n, k = (cl_int)g->k, kpad = (cl_int)g->kpad,
+               mpad = (cl_int)g->mpad, ldb = (cl_int)o->ldb, ldc = (cl_int)o->ldc,
+               nb2 = (cl_int)o->nb2, has_bias = o->bias != NULL, relu = o->relu;
+  const cl_int2 a_stride = {{(cl_int)o->a_stride[0], (cl_int)o->a_stride[1]}},
+                b_stride = {{(cl_int)o->b_stride[0], (cl_int)o->b_stride[1]}},
+                c_stride = {{(cl_int)o->c_stride[0], (cl_int)o->c_stride[1]}};
+  /* A NULL buffer argument is not portable: without bias, bind A there. */
+  const cl_mem bias = o->bias ? o->bias : o->a;
+  const convcl_cl_arg args[] = {
+      {0, sizeof(cl_mem), &o->a},
+      {3, sizeof(cl_mem), &bias},
+      {4, sizeof m, &m},
+      {5, sizeof n, &n},
+      {6, sizeof k, &k},
+      {7, sizeof kpad, &kpad},
+      {8, sizeof mpad, &mpad},
+      {9, sizeof ldb, &ldb},
+      {10, sizeof ldc, &ldc},
+      {11, sizeof nb2, &nb2},
+      {12, sizeof a_stride, &a_stride},
+      {13, sizeof b_stride, &b_stride},
+      {14, sizeof c_stride, &c_stride},
+      {15, sizeof has_bias, &has_bias},
+      {16, sizeof relu, &relu},
+  };
+  return convcl_opencl_set_args(g->kernel, args, sizeof args / sizeof args[0]);
+}
+
+convcl_status convcl_cl_gemm_enqueue(const convcl_opencl_state *cl,
+                                     const convcl_cl_batched_gemm *g) {
+  const cl_int err =
+      clEnqueueNDRangeKernel(cl->queue, g->kernel, 3, NULL, g->global, g->local, 0, NULL, NULL);
+  return err == CL_SUCCESS ? CONVCL_OK : convcl_cl_fail("clEnqueueNDRangeKernel", err);
+}
+
+/* ---- The gemm solver -------------------------------------------------------------- */
+
+typedef struct gemm_plan {
+  convcl_cl_batched_gemm gemm;
+  cl_mem weights, bias;
+  convcl_cl_io io;
+} gemm_plan;
+
+static int64_t positions(const convcl_problem *p) { return p->in[0] * p->in[1] * p->in[2]; }
+
+static int gemm_applicable(const convcl_context *ctx, const convcl_problem *p) {
+  (void)ctx;
+  if (p->transposed) return 0;
+  for (int d = 0; d < 3; ++d)
+    if (p->kernel[d] != 1 || p->stride[d] != 1 || p->pad_begin[d] != 0 || p->pad_end[d] != 0)
+      return 0;
+  return p->input_elems <= INT_MAX && p->output_elems <= INT_MAX && p->n * p->groups <= INT_MAX &&
+         convcl_cl_gemm_fits_int(p->k / p->groups, positions(p), p->c / p->groups, p->groups);
+}
+
+static size_t gemm_workspace(const convcl_context *ctx, const convcl_problem *p) {
+  (void)ctx;
+  (void)p;
+  return 0;
+}
+
+static void gemm_free(gemm_plan *st) {
+  if (!st) return;
+  convcl_cl_gemm_release(&st->gemm);
+  if (st->weights) clReleaseMemObject(st->weights);
+  if (st->bias) clReleaseMemObject(st->bias);
+  convcl_cl_io_release(&st->io);
+  free(st);
+}
+
+static convcl_status gemm_create(convcl_plan *plan, const float *weights, const float *bias) {
+  convcl_opencl_state *cl = plan->ctx->impl;
+  const convcl_problem *p = &plan->problem;
+  const int64_t cg = p->c / p->groups, mg = p->k / p->groups, hw = positions(p);
+  float *packed = NULL;
+
+  gemm_plan *st = calloc(1, sizeof *st);
+  if (!st) return convcl_error(CONVCL_ERROR_OUT_OF_MEMORY, "out of host memory creating a plan");
+  convcl_status status =
+      convcl_cl_gemm_create(plan->ctx, plan->variant, mg, hw, cg, p->n * p->groups, &st->gemm);
+  if (status != CONVCL_OK) goto cleanup;
+  /* The weights [k][cg] are the groups' A matrices, row-major, one after the other. */
+  packed = convcl_cl_gemm_pack(&st->gemm, weights, p->groups);
+  if (!packed) {
+    status = convcl_error(CONVCL_ERROR_OUT_OF_MEMORY, "out of host memory packing the weights");
+    goto cleanup;
+  }
+  const int64_t a_size = st->gemm.kpad * st->gemm.mpad;
+  status = convcl_opencl_upload(cl, "packed weight", packed,
+                                (size_t)(p->groups * a_size) * sizeof(float), &st->weights);
+  if (status != CONVCL_OK) goto cleanup;
+  if (p->has_bias) {
+    status = convcl_opencl_upload(cl, "bias", bias, (size_t)p->k * sizeof(float), &st->bias);
+    if (status != CONVCL_OK) goto cleanup;
+  }
+  status = convcl_cl_io_create(cl, p, &st->io);
+  if (status != CONVCL_OK) goto cleanup;
+  /* Batch z = image * groups + group. */
+  const convcl_cl_gemm_operands ops = {
+      .a = st->weights,
+      .bias = st->bias,
+      .ldb = hw,
+      .ldc = hw,
+      .nb2 = p->groups,
+      .a_stride = {0, a_size},
+      .b_stride = {p->c * hw, cg * hw},
+      .c_stride = {p->k * hw, mg * hw},
+      .relu = p->relu,
+  };
+  status = convcl_cl_gemm_bind(&st->gemm, &ops);
+  if (status != CONVCL_OK) goto cleanup;
+  plan->impl = st;
+  st = NULL;
+
+cleanup:
+  free(packed);
+  gemm_free(st);
+  return status;
+}
+
+static convcl_status gemm_run(convcl_plan *plan, const float *input, float *output) {
+  const convcl_opencl_state *cl = plan->ctx->impl;
+  const gemm_plan *st = plan->impl;
+  convcl_cl_run run;
+  convcl_status status =
+      convcl_cl_io_begin(cl, &st->io, st->gemm.kernel, 1, 2, input, output, &run);
+  if (status == CONVCL_OK) status = convcl_cl_gemm_enqueue(cl, &st->gemm);
+  return convcl_cl_io_end(cl, &st->io, &run, status, output);
+}
+
+static void gemm_destroy(convcl_plan *plan) {
+  gemm_free(plan->impl);
+  plan->impl = NULL;
+}
+
+const convcl_solver convcl_opencl_gemm_solver = {
+    .algo = CONVCL_ALGO_GEMM,
+    .applicable = gemm_applicable,
+    .workspace = gemm_workspace,
+    .create = gemm_create,
+    .run = gemm_run,
+    .destroy = gemm_destroy,
+    .variant_count = CONVCL_CL_GEMM_VARIANT_COUNT,
+    .variant_names = convcl_cl_gemm_variant_names,
+};
