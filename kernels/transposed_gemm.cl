@@ -18,8 +18,10 @@
  * residue r. A is packed like igemm.cl's: [mpad / P][K][P] panels of P out channels
  * (P = mpad tiled, RM blocked), zero-padded in M. taps[kk] = {c * in_plane, or -1 for
  * a zero row; off_d, off_h, off_w}; vectors hold D, H, W in x, y, z. The host bounds
- * every offset to int. The grid is (N tiles of the largest phase, M tiles,
- * groups * phases); a tile past its phase's columns returns at once, as a whole group.
+ * every offset to int. The grid is (N tiles of the largest phase x phases, M tiles,
+ * groups), phases fastest, so the phases that interleave in one stretch of the output
+ * run close together in time; a tile past its phase's columns returns at once, as a
+ * whole group.
  *
  * Tunables, set by the host as build options, as in igemm.cl:
  *   BLOCKED 0: a work-group computes a TM x TN tile in K slices of TK, each of its
@@ -88,10 +90,10 @@ float tg_load(const __global float *restrict xb, const int4 t, int jd, int jh, i
 
 __kernel __attribute__((reqd_work_group_size(TX, TY, 1))) void transposed_gemm(TG_PARAMS) {
   __local float as[TK * TM], bs[TK * TN];
-  const int g = get_group_id(2) / nphases;
-  const __global int *ph = phases + (get_group_id(2) - g * nphases) * PHASE_INTS;
+  const int g = get_group_id(2), tile = get_group_id(0) / nphases;
+  const __global int *ph = phases + (get_group_id(0) - tile * nphases) * PHASE_INTS;
   const int ncols = ph[PH_NCOLS];
-  const int n0 = get_group_id(0) * TN, m0 = get_group_id(1) * TM;
+  const int n0 = tile * TN, m0 = get_group_id(1) * TM;
   if (n0 >= ncols) return;
   const int kpad = ph[PH_K];
   const int4 cnt = (int4)(ph[PH_CNT], ph[PH_CNT + 1], ph[PH_CNT + 2], 0);
@@ -187,10 +189,10 @@ void carry(int16 *lo, int16 *hi, const int size) {
 
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void transposed_gemm(TG_PARAMS) {
   __local float bp[TK * TN], cs[TM * TN];
-  const int g = get_group_id(2) / nphases;
-  const __global int *ph = phases + (get_group_id(2) - g * nphases) * PHASE_INTS;
+  const int g = get_group_id(2), tile = get_group_id(0) / nphases;
+  const __global int *ph = phases + (get_group_id(0) - tile * nphases) * PHASE_INTS;
   const int ncols = ph[PH_NCOLS];
-  const int n0 = get_group_id(0) * TN, m0 = get_group_id(1) * TM;
+  const int n0 = tile * TN, m0 = get_group_id(1) * TM;
   if (n0 >= ncols) return;
   const int kg = ph[PH_K];
   const int4 cnt = (int4)(ph[PH_CNT], ph[PH_CNT + 1], ph[PH_CNT + 2], 0);

@@ -51,8 +51,11 @@ static const char *const variant_names[VARIANT_COUNT] = {
 /* The phase table's row, as transposed_gemm.cl reads it. */
 enum { PH_K, PH_A, PH_TAPS, PH_NCOLS, PH_CNT, PH_R = PH_CNT + 3, PHASE_INTS = PH_R + 3 };
 
-/* Grids past this many work-groups in the third dimension fail on some GPUs. */
+/* Grids past this many work-groups in the third dimension (groups here) fail on some
+ * GPUs. Phases beyond MAX_PHASES (strides whose product passes 2^16) would make the
+ * phase table and the grid large for layers no network has. */
 #define MAX_GRID_Z 65535
+#define MAX_PHASES 65536
 
 typedef struct tg_plan {
   cl_kernel kernel;
@@ -210,16 +213,20 @@ static int tiles_fit(const tg_tiles *t, const device_limits *lim) {
 
 /* The kernels index in int; these bounds keep every expression they form in range,
  * including the coordinates of the masked lanes past the last column, which reach one
- * image further. The phase count bounds the grid's third dimension. */
+ * image further, and the grid's first dimension, N tiles x phases. */
 static int fits_int(const convcl_problem *p, const tg_tiles *t) {
   for (int d = 0; d < 3; ++d)
-    if (p->stride[d] > MAX_GRID_Z) return 0;
+    if (p->stride[d] > MAX_PHASES) return 0;
   const int64_t nphases = p->stride[0] * p->stride[1] * p->stride[2];
   const int64_t in_plane = p->in[0] * p->in[1] * p->in[2];
   const int64_t out_plane = p->out[0] * p->out[1] * p->out[2];
-  if (p->groups * nphases > MAX_GRID_Z || (p->n + 1) * p->c * in_plane > INT_MAX ||
+  if (nphases > MAX_PHASES || p->groups > MAX_GRID_Z || (p->n + 1) * p->c * in_plane > INT_MAX ||
       (p->n + 1) * p->k * out_plane > INT_MAX || p->n * out_plane > INT_MAX - t->tn)
     return 0;
+  /* Residue 0 has the most positions in every dimension. */
+  int64_t max_ncols = p->n;
+  for (int d = 0; d < 3; ++d) max_ncols *= (p->out[d] + p->stride[d] - 1) / p->stride[d];
+  if ((max_ncols + t->tn - 1) / t->tn * nphases > INT_MAX) return 0;
   /* Packed A and the tap table hold at most this many rows per group: every phase's
    * taps together are the kernel's, plus a padding slice per phase. */
   const int64_t rows = p->c / p->groups * p->kernel_elems + nphases * t->tk;
@@ -446,9 +453,10 @@ static convcl_status tg_create(convcl_plan *plan, const float *weights, const fl
   if (status != CONVCL_OK) goto cleanup;
 
   tiles_local(tiles, st->local);
-  st->global[0] = (size_t)((layout.max_ncols + tiles->tn - 1) / tiles->tn) * st->local[0];
+  st->global[0] =
+      (size_t)((layout.max_ncols + tiles->tn - 1) / tiles->tn * layout.nphases) * st->local[0];
   st->global[1] = (size_t)((p->k / p->groups + tiles->tm - 1) / tiles->tm) * st->local[1];
-  st->global[2] = (size_t)(p->groups * layout.nphases);
+  st->global[2] = (size_t)p->groups;
   status = convcl_cl_io_create(cl, p, &st->io);
   if (status != CONVCL_OK) goto cleanup;
   status = set_args(st, p, &layout);
