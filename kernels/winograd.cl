@@ -66,24 +66,31 @@ __kernel void winograd_input(const __global float *restrict x, __global float *r
   if (q >= ld) return;
   const int p = p0 + q;
   float d[WINO_T], e[WINO_T];
-  for (int i = 0; i < WINO_T; ++i) d[i] = 0.0f;
-  if (p < tiles) {
-    const int img = p / tiles_per_image, r = p - img * tiles_per_image;
-    const int ih0 = r / tiles_w * WINO_M - pad.x, iw0 = r % tiles_w * WINO_M - pad.y;
-    const __global float *xc = x + (img * c + ch) * in_size.x * in_size.y;
-    for (int i = 0; i < WINO_A; ++i) {
-      const int ih = ih0 + i;
-      if ((uint)ih >= (uint)in_size.x) continue;
-      for (int j = 0; j < WINO_A; ++j) {
-        const int iw = iw0 + j;
-        if ((uint)iw < (uint)in_size.y) d[i * WINO_A + j] = xc[ih * in_size.y + iw];
-      }
+  /* Loads stay unconditional, at offset 0 where the tap is padding or the column past
+   * the last tile, so the work-items of a group run them as one vector gather. */
+  const int img = p / tiles_per_image, r = p - img * tiles_per_image;
+  const int ih0 = r / tiles_w * WINO_M - pad.x, iw0 = r % tiles_w * WINO_M - pad.y;
+  const int live = p < tiles;
+  const __global float *xc = x + (live ? (img * c + ch) * in_size.x * in_size.y : 0);
+#pragma unroll
+  for (int i = 0; i < WINO_A; ++i) {
+    const int ih = ih0 + i;
+    const int row_ok = live && (uint)ih < (uint)in_size.x;
+#pragma unroll
+    for (int j = 0; j < WINO_A; ++j) {
+      const int iw = iw0 + j;
+      const int ok = row_ok && (uint)iw < (uint)in_size.y;
+      const float v = xc[ok ? ih * in_size.y + iw : 0];
+      d[i * WINO_A + j] = ok ? v : 0.0f;
     }
   }
-  for (int j = 0; j < WINO_A; ++j) input_line(d + j, e + j, WINO_A);              /* columns */
+#pragma unroll
+  for (int j = 0; j < WINO_A; ++j) input_line(d + j, e + j, WINO_A); /* columns */
+#pragma unroll
   for (int i = 0; i < WINO_A; ++i) input_line(e + i * WINO_A, d + i * WINO_A, 1); /* rows */
   __global float *vq = v + ch * ld + q;
   const int t_stride = c * ld;
+#pragma unroll
   for (int t = 0; t < WINO_T; ++t) vq[t * t_stride] = d[t];
 }
 
@@ -98,18 +105,26 @@ __kernel void winograd_output(const __global float *restrict m, const __global f
   float s[WINO_T], u[WINO_A * WINO_M], o[WINO_M * WINO_M];
   const __global float *mq = m + ch * ld + q;
   const int t_stride = k * ld;
+#pragma unroll
   for (int t = 0; t < WINO_T; ++t) s[t] = mq[t * t_stride];
-  for (int j = 0; j < WINO_A; ++j) output_line(s + j, u + j, WINO_A);              /* columns */
+#pragma unroll
+  for (int j = 0; j < WINO_A; ++j) output_line(s + j, u + j, WINO_A); /* columns */
+#pragma unroll
   for (int i = 0; i < WINO_M; ++i) output_line(u + i * WINO_A, o + i * WINO_M, 1); /* rows */
 
   const int img = p / tiles_per_image, r = p - img * tiles_per_image;
   const int oh0 = r / tiles_w * WINO_M, ow0 = r % tiles_w * WINO_M;
   const float b = has_bias ? bias[ch] : 0.0f;
   __global float *yc = y + (img * k + ch) * out_size.x * out_size.y;
-  for (int i = 0; i < WINO_M && oh0 + i < out_size.x; ++i)
-    for (int j = 0; j < WINO_M && ow0 + j < out_size.y; ++j) {
+  /* Fixed trip counts with a test per store, so the work-items of a group run the
+   * stores as masked vector scatters. */
+#pragma unroll
+  for (int i = 0; i < WINO_M; ++i)
+#pragma unroll
+    for (int j = 0; j < WINO_M; ++j) {
       const float val = o[i * WINO_M + j] + b;
       /* Written so that NaN passes through, as torch.relu keeps it. */
-      yc[(oh0 + i) * out_size.y + ow0 + j] = relu && val < 0.0f ? 0.0f : val;
+      if (oh0 + i < out_size.x && ow0 + j < out_size.y)
+        yc[(oh0 + i) * out_size.y + ow0 + j] = relu && val < 0.0f ? 0.0f : val;
     }
 }

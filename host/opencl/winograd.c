@@ -193,9 +193,12 @@ static convcl_status create(convcl_plan *plan, const float *weights, const float
       convcl_opencl_kernel(plan->ctx, program, "winograd_input", &st->input_kernel);
   if (status == CONVCL_OK)
     status = convcl_opencl_kernel(plan->ctx, program, "winograd_output", &st->output_kernel);
+  /* The GEMMs span a whole chunk, or only the tiles there are when fewer: small late
+   * layers would otherwise multiply mostly zero columns. */
   if (status == CONVCL_OK)
-    status = convcl_cl_gemm_create(plan->ctx, plan->variant, mg, st->chunk, cg, t_count * p->groups,
-                                   &st->gemm);
+    status = convcl_cl_gemm_create(plan->ctx, plan->variant, mg,
+                                   st->tiles < st->chunk ? st->tiles : st->chunk, cg,
+                                   t_count * p->groups, &st->gemm);
   if (status != CONVCL_OK) goto cleanup;
 
   u = transform_filters(p, weights, m);
