@@ -130,7 +130,9 @@ extern const convcl_solver convcl_cpu_transposed_gemm;
 extern const convcl_solver convcl_cpu_depthwise_preferred;
 extern const convcl_solver convcl_cpu_depthwise;
 /* host/cpu/winograd.c: 2D 3x3 stride-1 convolutions through Winograd F(4x4,3x3) and
- * F(2x2,3x3). */
+ * F(2x2,3x3), for AUTO where they win and for every such layer. */
+extern const convcl_solver convcl_cpu_winograd_4x4_preferred;
+extern const convcl_solver convcl_cpu_winograd_2x2_preferred;
 extern const convcl_solver convcl_cpu_winograd_4x4;
 extern const convcl_solver convcl_cpu_winograd_2x2;
 

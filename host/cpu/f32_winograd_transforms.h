@@ -1,120 +1,201 @@
-/* The Winograd F(2x2,3x3) and F(4x4,3x3) tile transforms as plain C over
- * CONVCL_WINOGRAD_LANES tiles at a time, one tile per lane: every loop over l has a
- * constant trip count and no aliasing, so each f32_winograd_transforms__ISA.c that
- * includes this file gets them vectorized for its own ISA flags (one ymm per array row
- * with AVX2 or AVX-512, two xmm with SSE2). The matrices are Lavin and Gray's
- * ("Fast Algorithms for Convolutional Neural Networks", 2016), points 0, +-1 (F2) and
- * 0, +-1, +-2 (F4); they compute a correlation, which is what a convolution layer does.
+/* The Winograd F(2x2,3x3) and F(4x4,3x3) tile transforms over CONVCL_WINOGRAD_LANES
+ * tiles at a time, one tile per lane of a GCC/Clang vector type, so each
+ * f32_winograd_transforms__ISA.c that includes this file gets them as straight-line
+ * vector code for its own ISA flags (one ymm per value with AVX2 or AVX-512, two xmm
+ * with SSE2, NEON elsewhere). With AVX-512 the gathers of a patch row and the scatter
+ * of an output row use masked loads and stores and two-source permutes; elsewhere they
+ * are scalar loops. The matrices are Lavin and Gray's ("Fast Algorithms for
+ * Convolutional Neural Networks", 2016), points 0, +-1 (F2) and 0, +-1, +-2 (F4); they
+ * compute a correlation, which is what a convolution layer does.
  * Included once per ISA file; WINOGRAD_FNS names the table that file defines. */
 #include "cpu.h"
 
 #include <string.h>
 
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
+
 #define LANES CONVCL_WINOGRAD_LANES
 #define INLINE static inline __attribute__((always_inline))
-/* Patch rows are a few dozen floats: GCC would turn their copy loops back into memcpy
- * calls, which cost more than the copies. */
+
+/* Every function taking or returning a lanes vector is inlined, so no call crosses an
+ * ABI that would pass it differently with and without AVX. */
 #if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi"
+/* A partial run stores a few floats per element: GCC would make that loop a memcpy
+ * call, which costs more than the copy. */
 #define NO_MEMCPY_CALLS __attribute__((optimize("no-tree-loop-distribute-patterns")))
 #else
 #define NO_MEMCPY_CALLS
 #endif
 
-/* o[k * os] = (B^T d)[k] for the 6 rows d[k * ds] of F(4x4,3x3). */
-INLINE void bt6(const float *restrict d, size_t ds, float *restrict o, size_t os) {
-  for (int l = 0; l < LANES; l++) {
-    const float d0 = d[l], d1 = d[ds + l], d2 = d[2 * ds + l], d3 = d[3 * ds + l];
-    const float d4 = d[4 * ds + l], d5 = d[5 * ds + l];
-    o[l] = 4.0f * d0 - 5.0f * d2 + d4;
-    o[os + l] = d3 + d4 - 4.0f * (d1 + d2);
-    o[2 * os + l] = d4 - d3 + 4.0f * (d1 - d2);
-    o[3 * os + l] = d4 - d2 + 2.0f * (d3 - d1);
-    o[4 * os + l] = d4 - d2 + 2.0f * (d1 - d3);
-    o[5 * os + l] = 4.0f * d1 - 5.0f * d3 + d5;
-  }
+typedef float lanes __attribute__((vector_size(LANES * sizeof(float))));
+typedef int32_t lanes_i __attribute__((vector_size(LANES * sizeof(int32_t))));
+
+INLINE lanes load(const float *p) {
+  lanes v;
+  memcpy(&v, p, sizeof v);
+  return v;
 }
 
-/* F(2x2,3x3): 4 rows. */
-INLINE void bt4(const float *restrict d, size_t ds, float *restrict o, size_t os) {
-  for (int l = 0; l < LANES; l++) {
-    const float d0 = d[l], d1 = d[ds + l], d2 = d[2 * ds + l], d3 = d[3 * ds + l];
-    o[l] = d0 - d2;
-    o[os + l] = d1 + d2;
-    o[2 * os + l] = d2 - d1;
-    o[3 * os + l] = d1 - d3;
-  }
+INLINE void store(float *p, lanes v) { memcpy(p, &v, sizeof v); }
+
+/* The first n lanes of v to p. */
+INLINE void store_part(float *p, lanes v, int n) {
+#ifdef __AVX512F__
+  _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1u), _mm512_castps256_ps512((__m256)v));
+#else
+  for (int l = 0; l < n; l++) p[l] = v[l];
+#endif
 }
 
-/* o[k * os] = (A^T s)[k], 4 outputs from 6 rows (F4). */
-INLINE void at6(const float *restrict s, size_t ss, float *restrict o, size_t os) {
-  for (int l = 0; l < LANES; l++) {
-    const float s0 = s[l], s1 = s[ss + l], s2 = s[2 * ss + l], s3 = s[3 * ss + l];
-    const float s4 = s[4 * ss + l], s5 = s[5 * ss + l];
-    const float p12 = s1 + s2, m12 = s1 - s2, p34 = s3 + s4, m34 = s3 - s4;
-    o[l] = s0 + p12 + p34;
-    o[os + l] = m12 + 2.0f * m34;
-    o[2 * os + l] = p12 + 4.0f * p34;
-    o[3 * os + l] = m12 + 8.0f * m34 + s5;
-  }
+/* B^T r for 6 values (F4), in place. */
+INLINE void bt6(lanes r[6]) {
+  const lanes d0 = r[0], d1 = r[1], d2 = r[2], d3 = r[3], d4 = r[4], d5 = r[5];
+  r[0] = 4.0f * d0 - 5.0f * d2 + d4;
+  r[1] = d3 + d4 - 4.0f * (d1 + d2);
+  r[2] = d4 - d3 + 4.0f * (d1 - d2);
+  r[3] = d4 - d2 + 2.0f * (d3 - d1);
+  r[4] = d4 - d2 + 2.0f * (d1 - d3);
+  r[5] = 4.0f * d1 - 5.0f * d3 + d5;
 }
 
-/* 2 outputs from 4 rows (F2). */
-INLINE void at4(const float *restrict s, size_t ss, float *restrict o, size_t os) {
-  for (int l = 0; l < LANES; l++) {
-    const float s0 = s[l], s1 = s[ss + l], s2 = s[2 * ss + l], s3 = s[3 * ss + l];
-    o[l] = s0 + s1 + s2;
-    o[os + l] = s1 - s2 - s3;
+/* B^T r for 4 values (F2), in place. */
+INLINE void bt4(lanes r[4]) {
+  const lanes d0 = r[0], d1 = r[1], d2 = r[2], d3 = r[3];
+  r[0] = d0 - d2;
+  r[1] = d1 + d2;
+  r[2] = d2 - d1;
+  r[3] = d1 - d3;
+}
+
+/* A^T s: 4 values from 6 (F4) into o. */
+INLINE void at6(const lanes s[6], lanes o[4]) {
+  const lanes p12 = s[1] + s[2], m12 = s[1] - s[2], p34 = s[3] + s[4], m34 = s[3] - s[4];
+  o[0] = s[0] + p12 + p34;
+  o[1] = m12 + 2.0f * m34;
+  o[2] = p12 + 4.0f * p34;
+  o[3] = m12 + 8.0f * m34 + s[5];
+}
+
+/* A^T s: 2 values from 4 (F2) into o. */
+INLINE void at4(const lanes s[4], lanes o[2]) {
+  o[0] = s[0] + s[1] + s[2];
+  o[1] = s[1] - s[2] - s[3];
+}
+
+#ifdef __AVX512F__
+/* The lanes of a 16-float vector at column off that hold a column in [a, b). */
+static inline __mmask16 range_mask(int64_t a, int64_t b, int64_t off) {
+  const int64_t lo = a - off < 0 ? 0 : a - off, hi = b - off > 16 ? 16 : b - off;
+  return hi <= lo ? (__mmask16)0 : (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+}
+
+/* Indices m * l + j of lanes l = 0..7 (the upper 8 lanes are not used). */
+static inline __m512i stride_index(int m, int j) {
+  const __m512i l = _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 7, 6, 5, 4, 3, 2, 1, 0);
+  return _mm512_add_epi32(_mm512_mullo_epi32(l, _mm512_set1_epi32(m)), _mm512_set1_epi32(j));
+}
+
+static inline lanes low_half(__m512 v) { return (lanes)_mm512_castps512_ps256(v); }
+
+/* Two 8-float vectors side by side in one (AVX512F alone, no DQ). */
+static inline __m512 join(lanes lo, lanes hi) {
+  const __m512d l = _mm512_castps_pd(_mm512_castps256_ps512((__m256)lo));
+  return _mm512_castpd_ps(_mm512_insertf64x4(l, _mm256_castps_pd((__m256)hi), 1));
+}
+#endif
+
+/* d[j] lane l = src[m * l + j] for the m + 2 columns j of each lane's patch, zero
+ * outside columns [a, b). With AVX-512, masked loads (they do not fault on masked-off
+ * lanes) and two-source permutes replace the strided scalar loads. */
+INLINE void load_row(int m, const float *src, int64_t a, int64_t b, lanes d[6]) {
+#ifdef __AVX512F__
+  const __m512 r0 = _mm512_maskz_loadu_ps(range_mask(a, b, 0), src);
+  const __m512 r1 = _mm512_maskz_loadu_ps(range_mask(a, b, 16), src + 16);
+  if (m == 4) {
+    const __m512 s0 = _mm512_maskz_loadu_ps(range_mask(a, b, 4), src + 4);
+    const __m512 s1 = _mm512_maskz_loadu_ps(range_mask(a, b, 20), src + 20);
+    for (int j = 0; j < 4; j++) d[j] = low_half(_mm512_permutex2var_ps(r0, stride_index(4, j), r1));
+    for (int j = 0; j < 2; j++)
+      d[4 + j] = low_half(_mm512_permutex2var_ps(s0, stride_index(4, j), s1));
+  } else {
+    for (int j = 0; j < 4; j++) d[j] = low_half(_mm512_permutex2var_ps(r0, stride_index(2, j), r1));
   }
+#else
+  for (int j = 0; j < m + 2; j++) {
+    float v[LANES];
+    for (int l = 0; l < LANES; l++) {
+      const int64_t col = (int64_t)m * l + j;
+      v[l] = col >= a && col < b ? src[col] : 0.0f;
+    }
+    d[j] = load(v);
+  }
+#endif
+}
+
+/* dst[m * l + j] = o[j] lane l for the first cols columns. */
+INLINE void store_row(int m, const lanes o[4], float *dst, int64_t cols) {
+#ifdef __AVX512F__
+  const __m512 o01 = join(o[0], o[1]);
+  if (m == 4) {
+    const __m512 o23 = join(o[2], o[3]);
+    const __m512i lo = _mm512_set_epi32(27, 19, 11, 3, 26, 18, 10, 2, 25, 17, 9, 1, 24, 16, 8, 0);
+    const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(4));
+    _mm512_mask_storeu_ps(dst, range_mask(0, cols, 0), _mm512_permutex2var_ps(o01, lo, o23));
+    _mm512_mask_storeu_ps(dst + 16, range_mask(0, cols, 16), _mm512_permutex2var_ps(o01, hi, o23));
+  } else {
+    const __m512i idx = _mm512_set_epi32(15, 7, 14, 6, 13, 5, 12, 4, 11, 3, 10, 2, 9, 1, 8, 0);
+    _mm512_mask_storeu_ps(dst, range_mask(0, cols, 0), _mm512_permutexvar_ps(idx, o01));
+  }
+#else
+  for (int64_t c = 0; c < cols; c++) dst[c] = o[c % m][c / m];
+#endif
 }
 
 /* Input transform of a run of tiles for F(m x m, 3x3), alpha = m + 2; see
- * convcl_winograd_input_fn. The patch of the run (alpha rows, tiles * m + 2 columns)
- * is copied into a zero-padded buffer, so the transform itself never checks a bound;
- * lanes past the run read zeros or the run's last columns and are never stored. */
+ * convcl_winograd_input_fn. Lanes past the run read zeros or the run's last columns and
+ * are never stored. */
 INLINE void input_tiles(int m, const float *x, int64_t channels, int64_t plane, int64_t height,
                         int64_t width, int64_t y0, int64_t x0, int tiles, float *v, size_t v_c,
                         size_t v_xi) {
-  enum { PW = LANES * 4 + 2 };
   const int alpha = m + 2;
-  float patch[6][PW];
-  float d[6][6][LANES], t[6][6][LANES];
-  memset(patch, 0, sizeof patch);
   const int64_t w = (int64_t)tiles * m + 2;
   const int64_t a = x0 < 0 ? (-x0 < w ? -x0 : w) : 0;
   int64_t b = width - x0 < w ? width - x0 : w;
   if (b < a) b = a;
   for (int64_t c = 0; c < channels; c++, x += plane, v += v_c) {
+    lanes d[6][6], col[6];
     for (int i = 0; i < alpha; i++) {
       const int64_t y = y0 + i;
-      if (y >= 0 && y < height) {
-        const float *src = x + y * width + x0;
-        for (int64_t j = a; j < b; j++) patch[i][j] = src[j];
-      }
+      if (y >= 0 && y < height)
+        load_row(m, x + y * width + x0, a, b, d[i]);
+      else
+        for (int j = 0; j < alpha; j++) d[i][j] = (lanes){0};
     }
-    for (int i = 0; i < alpha; i++)
-      for (int j = 0; j < alpha; j++)
-        for (int l = 0; l < LANES; l++) d[i][j][l] = patch[i][m * l + j];
     /* Columns first (along i), then rows (along j). */
     for (int j = 0; j < alpha; j++) {
+      for (int i = 0; i < alpha; i++) col[i] = d[i][j];
       if (m == 4)
-        bt6(&d[0][j][0], 6 * LANES, &t[0][j][0], 6 * LANES);
+        bt6(col);
       else
-        bt4(&d[0][j][0], 6 * LANES, &t[0][j][0], 6 * LANES);
+        bt4(col);
+      for (int i = 0; i < alpha; i++) d[i][j] = col[i];
     }
     for (int i = 0; i < alpha; i++) {
       if (m == 4)
-        bt6(&t[i][0][0], LANES, &d[i][0][0], LANES);
+        bt6(d[i]);
       else
-        bt4(&t[i][0][0], LANES, &d[i][0][0], LANES);
-    }
-    for (int i = 0; i < alpha; i++)
+        bt4(d[i]);
       for (int j = 0; j < alpha; j++) {
         float *dst = v + (size_t)(i * alpha + j) * v_xi;
         if (tiles == LANES)
-          for (int l = 0; l < LANES; l++) dst[l] = d[i][j][l];
+          store(dst, d[i][j]);
         else
-          for (int l = 0; l < tiles; l++) dst[l] = d[i][j][l];
+          store_part(dst, d[i][j], tiles);
       }
+    }
   }
 }
 
@@ -123,42 +204,40 @@ INLINE void output_tiles(int m, const float *mm, size_t m_k, size_t m_l, size_t 
                          int64_t channels, const float *bias, int relu, float *y, int64_t plane,
                          int64_t height, int64_t width, int64_t y0, int64_t x0, int tiles) {
   const int alpha = m + 2;
-  float s[6][6][LANES], t[4][6][LANES], o[4][4][LANES];
-  float row[LANES * 4] = {0};
-  int64_t cols = width - x0 < (int64_t)tiles * m ? width - x0 : (int64_t)tiles * m;
+  const int64_t cols = width - x0 < (int64_t)tiles * m ? width - x0 : (int64_t)tiles * m;
   for (int64_t k = 0; k < channels; k++, mm += m_k, y += plane) {
+    lanes s[6][6], t[4][6], o[4][4], col[6], out[4];
     for (int i = 0; i < alpha; i++)
       for (int j = 0; j < alpha; j++) {
         const float *src = mm + (size_t)(i * alpha + j) * m_xi;
-        if (m_l == 1)
-          for (int l = 0; l < LANES; l++) s[i][j][l] = src[l];
-        else
+        if (m_l == 1) {
+          s[i][j] = load(src);
+        } else {
           for (int l = 0; l < LANES; l++) s[i][j][l] = src[l * m_l];
+        }
       }
     for (int j = 0; j < alpha; j++) {
+      for (int i = 0; i < alpha; i++) col[i] = s[i][j];
       if (m == 4)
-        at6(&s[0][j][0], 6 * LANES, &t[0][j][0], 6 * LANES);
+        at6(col, out);
       else
-        at4(&s[0][j][0], 6 * LANES, &t[0][j][0], 6 * LANES);
-    }
-    for (int i = 0; i < m; i++) {
-      if (m == 4)
-        at6(&t[i][0][0], LANES, &o[i][0][0], LANES);
-      else
-        at4(&t[i][0][0], LANES, &o[i][0][0], LANES);
+        at4(col, out);
+      for (int i = 0; i < m; i++) t[i][j] = out[i];
     }
     const float add = bias ? bias[k] : 0.0f;
     for (int i = 0; i < m; i++) {
-      if (y0 + i >= height) break;
-      for (int j = 0; j < m; j++)
-        for (int l = 0; l < LANES; l++) {
-          const float r = o[i][j][l] + add;
-          /* torch.relu keeps NaN. */
-          row[m * l + j] = relu && r < 0.0f ? 0.0f : r;
-        }
-      float *dst = y + (y0 + i) * width + x0;
-      for (int64_t j = 0; j < cols; j++) dst[j] = row[j];
+      if (m == 4)
+        at6(t[i], o[i]);
+      else
+        at4(t[i], o[i]);
+      for (int j = 0; j < m; j++) {
+        const lanes r = o[i][j] + add;
+        /* torch.relu keeps NaN: only lanes that compare below zero become zero. */
+        o[i][j] = relu ? (lanes)((lanes_i)r & ~(lanes_i)(r < 0.0f)) : r;
+      }
     }
+    for (int i = 0; i < m && y0 + i < height; i++)
+      store_row(m, o[i], y + (y0 + i) * width + x0, cols);
   }
 }
 

@@ -21,8 +21,10 @@
  * in L1. */
 enum { SLOT_BYTES = 1024 * 1024, KC_MAX = 256, WORKSPACE_FLOOR = 16 * 1024 * 1024 };
 
-/* Tiles as rows below this many NR panels of tiles per run. */
-enum { ROWS_BELOW_PANELS = 4 };
+/* Tiles as rows only for fewer tiles than half an NR panel: measured on this machine
+ * (AVX-512, NR 32), tiles as columns win from 16 tiles up (ResNet-50's 7x7 layer
+ * through F(2x2), 14x14 through F(4x4)) as the output transform reads M in lanes;
+ * tiles as rows win 2x at 4 tiles (7x7 through F(4x4)). */
 
 /* The two ways to lay the GEMMs on the microkernel, the solver's tile variants: tiles
  * as the NR columns of B (each transformed input element feeds NR lanes; M comes out
@@ -119,10 +121,29 @@ static int wino_applicable(const convcl_context *ctx, const convcl_problem *p) {
          p->dilation[2] == 1;
 }
 
+/* Where AUTO takes Winograd ahead of the implicit GEMM, from ResNet-like layers measured
+ * on this machine (AVX-512, 2 cores). The transforms cost per channel what the GEMM
+ * costs per channel pair, so both channel counts must be large: at 16 F(2x2) still
+ * wins, F(4x4) needs 32. A run of tiles stays in one tile row, so F(4x4) wants at
+ * least 7 tiles (28 outputs) per row and column: on 14x14 its runs fill half the
+ * vector lanes and F(2x2) wins, 1.5x over the implicit GEMM. The transformed weights
+ * are 16/9 (F2) or 4 (F4) times the weights and are streamed once per run, so with
+ * few tiles to reuse them the run is bound by memory: F(2x2) on 7x7 loses at batch 1
+ * (16 tiles) and wins 1.5x at batch 2 (32 tiles). */
+static int wino_4x4_preferred(const convcl_context *ctx, const convcl_problem *p) {
+  return wino_applicable(ctx, p) && p->c / p->groups >= 32 && p->k / p->groups >= 32 &&
+         p->out[1] >= 28 && p->out[2] >= 28;
+}
+
+static int wino_2x2_preferred(const convcl_context *ctx, const convcl_problem *p) {
+  return wino_applicable(ctx, p) && p->c / p->groups >= 16 && p->k / p->groups >= 16 &&
+         p->n * ceil_div(p->out[1], 2) * ceil_div(p->out[2], 2) >= 32;
+}
+
 /* The variant a plan gets when it does not ask for one. */
 static int pick_layout(const convcl_problem *p, int m, const convcl_cpu_isa *isa) {
   const int64_t tiles = p->n * ceil_div(p->out[1], m) * ceil_div(p->out[2], m);
-  return tiles < ROWS_BELOW_PANELS * isa->nr ? TILES_AS_ROWS : TILES_AS_COLUMNS;
+  return 2 * tiles < isa->nr ? TILES_AS_ROWS : TILES_AS_COLUMNS;
 }
 
 /* Queried before the variant is known: the larger of the two. */
@@ -353,6 +374,30 @@ static convcl_status wino_run(convcl_plan *plan, const float *input, float *outp
   convcl_pool_for(convcl_cpu_pool(plan->ctx), job.wp->s.slots, run_slot, &job);
   return CONVCL_OK;
 }
+
+/* Two entries per algorithm, as for depthwise: the preferred ones ahead of the implicit
+ * GEMM for AUTO, the others after it for requests by name. */
+const convcl_solver convcl_cpu_winograd_4x4_preferred = {
+    .algo = CONVCL_ALGO_WINOGRAD_4X4,
+    .applicable = wino_4x4_preferred,
+    .workspace = wino_workspace_4x4,
+    .create = wino_create_4x4,
+    .run = wino_run,
+    .destroy = wino_destroy,
+    .variant_count = 2,
+    .variant_names = variant_names,
+};
+
+const convcl_solver convcl_cpu_winograd_2x2_preferred = {
+    .algo = CONVCL_ALGO_WINOGRAD_2X2,
+    .applicable = wino_2x2_preferred,
+    .workspace = wino_workspace_2x2,
+    .create = wino_create_2x2,
+    .run = wino_run,
+    .destroy = wino_destroy,
+    .variant_count = 2,
+    .variant_names = variant_names,
+};
 
 const convcl_solver convcl_cpu_winograd_4x4 = {
     .algo = CONVCL_ALGO_WINOGRAD_4X4,
