@@ -19,7 +19,7 @@
 /* Slot budget (V and M of one task) so a block's transformed data stays in a 2 MB L2
  * while its GEMMs run; K blocks of the GEMM as in igemm.c, so a kc x NR B panel stays
  * in L1. */
-enum { SLOT_BYTES = 1024 * 1024, KC_MAX = 256, WORKSPACE_FLOOR = 16 * 1024 * 1024 };
+enum { SLOT_BYTES = 1024 * 1024, KC_MAX = 256, WORKSPACE_FLOOR = 16 * 1024 * 1024, XI_PAD = 16 };
 
 /* Tiles as rows only for fewer tiles than half an NR panel: measured on this machine
  * (AVX-512, NR 32), tiles as columns win from 16 tiles up (ResNet-50's 7x7 layer
@@ -45,6 +45,7 @@ typedef struct wino_shape {
   int64_t tblock, tblocks;    /* tiles per block (whole panels), blocks */
   int64_t kpanels, kblocks;   /* K panels per task, K slices */
   int64_t tasks, slots;       /* groups x tblocks x kblocks; threads that get a task */
+  size_t v_xi, m_xi;          /* floats from one xi to the next in V and M */
   size_t v_floats, m_floats;  /* one slot's V and M */
 } wino_shape;
 
@@ -93,9 +94,15 @@ static void plan_shape(const convcl_problem *p, int m, int layout, const convcl_
   s->kpanels = ceil_div(s->kpanels_all, s->kblocks);
   s->kblocks = ceil_div(s->kpanels_all, s->kpanels);
   s->tasks = p->groups * s->tblocks * s->kblocks;
-  s->v_floats = (size_t)(s->xis * s->cg * s->tblock);
+  /* The transforms touch all xi of a tile at once: a cache line more than the data
+   * keeps xi's rows from landing in one L1 set when cg * tblock floats are a multiple
+   * of 4 KB (64 channels by 32 tiles: 36 rows in one 12-way set). */
+  s->v_xi = (size_t)(s->cg * s->tblock + XI_PAD);
+  s->m_xi = (size_t)(s->kpanels * s->kw_panel * s->tblock + XI_PAD);
+  s->v_floats = (size_t)s->xis * s->v_xi;
   /* The output transform reads CONVCL_WINOGRAD_LANES tiles from the last run's start. */
-  s->m_floats = (size_t)((s->xis * s->tblock + CONVCL_WINOGRAD_LANES) * s->kpanels * s->kw_panel);
+  s->m_floats =
+      (size_t)s->xis * s->m_xi + (size_t)(CONVCL_WINOGRAD_LANES * s->kpanels * s->kw_panel);
   /* Fewer slots than threads where the workspace would pass its cap: at most
    * max(16 MiB, a quarter of the input and output). */
   const size_t cap_bytes = (size_t)max64(
@@ -302,7 +309,7 @@ static void run_task(const wino_job *job, int64_t task, float *v, float *mbuf) {
   const int64_t t0 = tb * s->tblock, t1 = min64(t0 + s->tblock, s->tiles), count = t1 - t0;
   const int64_t ih = p->in[1], iw = p->in[2], oh = p->out[1], ow = p->out[2];
   const int64_t m = s->m;
-  const size_t v_xi = (size_t)(s->cg * s->tblock);
+  const size_t v_xi = s->v_xi, m_xi = s->m_xi;
 
   /* V: per xi, panels of tw tiles, each C steps of tw values. */
   for (tile_run r = run_at(s, t0, t1, t0, tw); r.len > 0;
@@ -318,7 +325,6 @@ static void run_task(const wino_job *job, int64_t task, float *v, float *mbuf) {
   const int64_t k0 = kp0 * kw, k1 = min64(kp1 * kw, s->kg);
   const int rows = s->layout == TILES_AS_ROWS;
   const size_t ldm = (size_t)(rows ? (kp1 - kp0) * kw : s->tblock);
-  const size_t m_xi = (size_t)((kp1 - kp0) * kw * s->tblock);
   const int64_t tpanels = ceil_div(count, tw);
   for (int64_t xi = 0; xi < s->xis; xi++)
     for (int64_t c0 = 0; c0 < s->cg; c0 += s->kc) {
