@@ -187,6 +187,43 @@ void carry(int16 *lo, int16 *hi, const int size) {
   }
 }
 
+/* The products of the first rows rows of one RM-row panel of A (left of them real
+ * channels) with one block of 16 columns (cols of them real) over one K slice. Partial
+ * sums wait in cp between slices; the last slice adds the bias, applies the ReLU and
+ * stores. rows is a constant at every call, so each call is its own register block. */
+static inline __attribute__((always_inline)) void panel_block(
+    const __global float *restrict ap, const __local float *restrict bq, __local float *restrict cp,
+    const int k0, const int kc, const int kg, const int left, const int16 cy, const int dense_y,
+    const int cols, const __global float *restrict bias, __global float *restrict ym,
+    const int out_plane, const int epilogue, const int rows) {
+  float16 acc[RM];
+#pragma unroll
+  for (int i = 0; i < rows; ++i) acc[i] = k0 == 0 ? (float16)0.0f : vload16(0, cp + i * TN);
+  for (int kk = 0; kk < kc; ++kk) {
+    const float16 b = vload16(0, bq + kk * RN);
+#pragma unroll
+    for (int i = 0; i < rows; ++i) acc[i] = fma((float16)ap[kk * RM + i], b, acc[i]);
+  }
+  if (k0 + TK < kg) {
+#pragma unroll
+    for (int i = 0; i < rows; ++i) vstore16(acc[i], 0, cp + i * TN);
+    return;
+  }
+  int yo[RN];
+  vstore16(cy, 0, yo);
+  for (int i = 0; i < rows && i < left; ++i, ym += out_plane) {
+    float16 v = acc[i] + ((epilogue & EPILOGUE_BIAS) ? bias[i] : 0.0f);
+    if (epilogue & EPILOGUE_RELU) v = select(v, (float16)(0.0f), v < (float16)(0.0f));
+    if (dense_y) {
+      vstore16(v, 0, ym + yo[0]);
+    } else {
+      float vs[RN];
+      vstore16(v, 0, vs);
+      for (int j = 0; j < RN && j < cols; ++j) ym[yo[j]] = vs[j];
+    }
+  }
+}
+
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void transposed_gemm(TG_PARAMS) {
   __local float bp[TK * TN], cs[TM * TN];
   const int g = get_group_id(2), tile = get_group_id(0) / nphases;
@@ -268,39 +305,25 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void transposed_gemm(TG_
     }
 
     for (int mb = 0; mb < TM / RM && m0 + mb * RM < mg; ++mb) {
-      const __global float *ap = ag + (m0 + mb * RM) * kg + k0 * RM;
+      const int m = m0 + mb * RM, left = mg - m;
+      const __global float *ap = ag + m * kg + k0 * RM;
       for (int nb = 0; nb < NB && n0 + nb * RN < ncols; ++nb) {
         __local float *cp = cs + mb * RM * TN + nb * RN;
         const __local float *bq = bp + nb * TK * RN;
-        float16 acc[RM];
-#pragma unroll
-        for (int i = 0; i < RM; ++i) acc[i] = k0 == 0 ? (float16)0.0f : vload16(0, cp + i * TN);
-        for (int kk = 0; kk < kc; ++kk) {
-          const float16 b = vload16(0, bq + kk * RN);
-#pragma unroll
-          for (int i = 0; i < RM; ++i) acc[i] = fma((float16)ap[kk * RM + i], b, acc[i]);
-        }
-        if (k0 + TK < kg) {
-#pragma unroll
-          for (int i = 0; i < RM; ++i) vstore16(acc[i], 0, cp + i * TN);
-          continue;
-        }
-        int yo[RN];
-        vstore16(cy[nb], 0, yo);
-        for (int i = 0; i < RM; ++i) {
-          const int m = m0 + mb * RM + i;
-          if (m >= mg) break;
-          float16 v = acc[i] + ((epilogue & EPILOGUE_BIAS) ? bias[g * mg + m] : 0.0f);
-          if (epilogue & EPILOGUE_RELU) v = select(v, (float16)(0.0f), v < (float16)(0.0f));
-          __global float *ym = y + (g * mg + m) * out_plane;
-          if (dense_y[nb]) {
-            vstore16(v, 0, ym + yo[0]);
-          } else {
-            float vs[RN];
-            vstore16(v, 0, vs);
-            for (int j = 0; j < RN && n0 + nb * RN + j < ncols; ++j) ym[yo[j]] = vs[j];
-          }
-        }
+        const int cols = ncols - n0 - nb * RN;
+        __global float *ym = y + (g * mg + m) * out_plane;
+        const __global float *bm = bias + g * mg + m;
+        /* A last panel of a few rows (the 3 channels of an RGB output) runs a narrower
+         * register block rather than products of padding. */
+        if (left > RM / 2)
+          panel_block(ap, bq, cp, k0, kc, kg, left, cy[nb], dense_y[nb], cols, bm, ym, out_plane,
+                      epilogue, RM);
+        else if (left > RM / 4)
+          panel_block(ap, bq, cp, k0, kc, kg, left, cy[nb], dense_y[nb], cols, bm, ym, out_plane,
+                      epilogue, RM / 2);
+        else
+          panel_block(ap, bq, cp, k0, kc, kg, left, cy[nb], dense_y[nb], cols, bm, ym, out_plane,
+                      epilogue, RM / 4);
       }
     }
   }
