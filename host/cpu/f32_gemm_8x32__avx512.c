@@ -40,13 +40,15 @@ static inline __attribute__((always_inline)) void store_row(float *row, __m512 l
   _mm512_mask_storeu_ps(row + 16, mhi, hi);
 }
 
-/* ldb 32 is the packed panel (full-width loads); any other ldb reads B in place under
- * the column masks and prefetches the next 32 columns of each row, which the caller
- * multiplies next and no hardware prefetcher sees coming across kc separate rows. */
+/* masked: B is read under the column masks (an edge tile read in place, where full
+ * loads could cross the end of the caller's array); masked loads cost an ALU uop on
+ * the FMA ports, so full tiles use plain loads. prefetch: B is read in place and the
+ * next 32 columns of each row, which the caller multiplies next and no hardware
+ * prefetcher sees coming across kc separate rows, are fetched meanwhile. */
 static inline __attribute__((always_inline)) void kernel(size_t kc, const float *a, const float *b,
                                                          size_t ldb, float *c, size_t ldc, size_t m,
                                                          size_t n, const float *bias, int flags,
-                                                         int packed) {
+                                                         int masked, int prefetch) {
   const __mmask16 mlo = column_mask(n, 0), mhi = column_mask(n, 16);
   __m512 c0l = _mm512_setzero_ps(), c0h = _mm512_setzero_ps();
   __m512 c1l = _mm512_setzero_ps(), c1h = _mm512_setzero_ps();
@@ -58,12 +60,14 @@ static inline __attribute__((always_inline)) void kernel(size_t kc, const float 
   __m512 c7l = _mm512_setzero_ps(), c7h = _mm512_setzero_ps();
   for (size_t k = 0; k < kc; k++) {
     __m512 bl, bh;
-    if (packed) {
-      bl = _mm512_loadu_ps(b);
-      bh = _mm512_loadu_ps(b + 16);
-    } else {
+    if (masked) {
       bl = _mm512_maskz_loadu_ps(mlo, b);
       bh = _mm512_maskz_loadu_ps(mhi, b + 16);
+    } else {
+      bl = _mm512_loadu_ps(b);
+      bh = _mm512_loadu_ps(b + 16);
+    }
+    if (prefetch) {
       _mm_prefetch((const char *)(b + 32), _MM_HINT_T0);
       _mm_prefetch((const char *)(b + 48), _MM_HINT_T0);
     }
@@ -107,11 +111,14 @@ static inline __attribute__((always_inline)) void kernel(size_t kc, const float 
 
 void convcl_f32_gemm_8x32__avx512(size_t kc, const float *a, const float *b, float *c, size_t ldc,
                                   size_t m, size_t n, const float *bias, int flags) {
-  kernel(kc, a, b, 32, c, ldc, m, n, bias, flags, 1);
+  kernel(kc, a, b, 32, c, ldc, m, n, bias, flags, 0, 0);
 }
 
 void convcl_f32_gemm_8x32__avx512_strided(size_t kc, const float *a, const float *b, size_t ldb,
                                           float *c, size_t ldc, size_t m, size_t n,
                                           const float *bias, int flags) {
-  kernel(kc, a, b, ldb, c, ldc, m, n, bias, flags, 0);
+  if (n == 32)
+    kernel(kc, a, b, ldb, c, ldc, m, n, bias, flags, 0, 1);
+  else
+    kernel(kc, a, b, ldb, c, ldc, m, n, bias, flags, 1, 0);
 }
