@@ -211,6 +211,22 @@ static int tiles_fit(const tg_tiles *t, const device_limits *lim) {
          local[1] <= lim->item_sizes[1] && local_bytes <= lim->local_mem;
 }
 
+/* The columns of the largest phase: residue 0 has the most positions in every
+ * dimension. */
+static int64_t largest_phase(const convcl_problem *p) {
+  int64_t ncols = p->n;
+  for (int d = 0; d < 3; ++d) ncols *= (p->out[d] + p->stride[d] - 1) / p->stride[d];
+  return ncols;
+}
+
+/* The work-groups tiles t launch for p; in double, which no layer overflows. */
+static double tiles_groups(const convcl_problem *p, const tg_tiles *t) {
+  const int64_t mg = p->k / p->groups;
+  return (double)((largest_phase(p) + t->tn - 1) / t->tn) *
+         (double)(p->stride[0] * p->stride[1] * p->stride[2]) * (double)((mg + t->tm - 1) / t->tm) *
+         (double)p->groups;
+}
+
 /* The kernels index in int; these bounds keep every expression they form in range,
  * including the coordinates of the masked lanes past the last column, which reach one
  * image further, and the grid's first dimension, N tiles x phases. */
@@ -223,10 +239,7 @@ static int fits_int(const convcl_problem *p, const tg_tiles *t) {
   if (nphases > MAX_PHASES || p->groups > MAX_GRID_Z || (p->n + 1) * p->c * in_plane > INT_MAX ||
       (p->n + 1) * p->k * out_plane > INT_MAX || p->n * out_plane > INT_MAX - t->tn)
     return 0;
-  /* Residue 0 has the most positions in every dimension. */
-  int64_t max_ncols = p->n;
-  for (int d = 0; d < 3; ++d) max_ncols *= (p->out[d] + p->stride[d] - 1) / p->stride[d];
-  if ((max_ncols + t->tn - 1) / t->tn * nphases > INT_MAX) return 0;
+  if ((largest_phase(p) + t->tn - 1) / t->tn * nphases > INT_MAX) return 0;
   /* Packed A and the tap table hold at most this many rows per group: every phase's
    * taps together are the kernel's, plus a padding slice per phase. */
   const int64_t rows = p->c / p->groups * p->kernel_elems + nphases * t->tk;
@@ -283,7 +296,9 @@ static convcl_status try_variant(convcl_plan *plan, const device_limits *lim, co
 }
 
 /* plan->variant, or the device's best that fits: the blocked kernel on CPUs, the
- * large tiles elsewhere, the small ones where those do not fit. */
+ * large tiles elsewhere, the small ones where those do not fit or would leave compute
+ * units idle (small layers, the first of a generator: the small tiles make up to 4x as
+ * many work-groups). */
 static convcl_status pick_kernel(convcl_plan *plan, const tg_tiles **tiles, cl_kernel *kernel) {
   const convcl_opencl_state *cl = plan->ctx->impl;
   device_limits lim;
@@ -294,8 +309,9 @@ static convcl_status pick_kernel(convcl_plan *plan, const tg_tiles **tiles, cl_k
   if (plan->variant >= 0) {
     order[count++] = plan->variant;
   } else {
-    order[count++] = lim.is_cpu ? VARIANT_CPU : VARIANT_GPU;
-    order[count++] = VARIANT_SMALL;
+    const int few = tiles_groups(&plan->problem, &variants[VARIANT_GPU]) < cl->info.compute_units;
+    order[count++] = lim.is_cpu ? VARIANT_CPU : few ? VARIANT_SMALL : VARIANT_GPU;
+    order[count++] = lim.is_cpu || !few ? VARIANT_SMALL : VARIANT_GPU;
   }
   for (int i = 0; i < count; ++i) {
     convcl_status status = try_variant(plan, &lim, &variants[order[i]], kernel);
