@@ -41,13 +41,40 @@ typedef void (*convcl_f32_gemm_strided_fn)(size_t kc, const float *a, const floa
                                            float *c, size_t ldc, size_t m, size_t n,
                                            const float *bias, int flags);
 
+/* Winograd F(m x m, 3x3) tile transforms (host/cpu/f32_winograd_transforms.h) over a run
+ * of 1..CONVCL_WINOGRAD_LANES tiles side by side in one tile row; alpha = m + 2 and
+ * xi = i * alpha + j numbers the alpha x alpha transformed elements.
+ * input: for each of `channels` planes of x (plane floats apart, height x width), the
+ * patches whose top-left input pixel is (y0 + ..., x0 + m * tile), zeros outside the
+ * plane, go through B^T d B; element xi of tile l of channel c lands at
+ * v[xi * v_xi + c * v_c + l].
+ * output: for each of `channels` output planes of y, m[xi * m_xi + k * m_k + l * m_l]
+ * (tile l, channel k, all CONVCL_WINOGRAD_LANES lanes readable) goes through A^T s A, plus
+ * bias[k] (bias may be NULL), then x < 0 ? 0 : x when relu; the m x m tile with its
+ * top-left output pixel at (y0, x0 + m * l) is written where it lies inside the plane.
+ * Index 0 is F(2x2,3x3), index 1 F(4x4,3x3). */
+enum { CONVCL_WINOGRAD_LANES = 8 };
+typedef void (*convcl_winograd_input_fn)(const float *x, int64_t channels, int64_t plane,
+                                         int64_t height, int64_t width, int64_t y0, int64_t x0,
+                                         int tiles, float *v, size_t v_c, size_t v_xi);
+typedef void (*convcl_winograd_output_fn)(const float *m, size_t m_k, size_t m_l, size_t m_xi,
+                                          int64_t channels, const float *bias, int relu, float *y,
+                                          int64_t plane, int64_t height, int64_t width, int64_t y0,
+                                          int64_t x0, int tiles);
+typedef struct convcl_winograd_fns {
+  convcl_winograd_input_fn input[2];
+  convcl_winograd_output_fn output[2];
+} convcl_winograd_fns;
+extern const convcl_winograd_fns convcl_f32_winograd_transforms__scalar;
+extern const convcl_winograd_fns convcl_f32_winograd_transforms__avx2;
+extern const convcl_winograd_fns convcl_f32_winograd_transforms__avx512;
+
 /* The instruction set the CPU path runs, with its microkernels and their tiles. */
 typedef struct convcl_cpu_isa {
   const char *name; /* "avx512", "avx2", "scalar": what CONVCL_CPU_ISA accepts */
   int mr, nr;
   int fma_per_cycle; /* multiply-adds per cycle and core the microkernel reaches, roughly */
   convcl_f32_gemm_fn gemm;
-  convcl_f32_gemm_strided_fn gemm_strided;
   convcl_f32_gemm_strided_fn gemm_strided;
   const struct convcl_winograd_fns *winograd;
 } convcl_cpu_isa;

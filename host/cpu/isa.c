@@ -18,20 +18,23 @@ static const convcl_cpu_isa isas[] = {
      /* .nr = */ 16,
      /* .fma_per_cycle = */ 4,
      .gemm = convcl_f32_gemm_4x16__scalar,
-     .gemm_strided = convcl_f32_gemm_4x16__scalar_strided},
+     .gemm_strided = convcl_f32_gemm_4x16__scalar_strided,
+     .winograd = &convcl_f32_winograd_transforms__scalar},
 #ifdef CONVCL_X86_KERNELS
     {.name = "avx2",
      /* .mr = */ 6,
      /* .nr = */ 16,
      /* .fma_per_cycle = */ 16,
      .gemm = convcl_f32_gemm_6x16__avx2,
-     .gemm_strided = convcl_f32_gemm_6x16__avx2_strided},
+     .gemm_strided = convcl_f32_gemm_6x16__avx2_strided,
+     .winograd = &convcl_f32_winograd_transforms__avx2},
     {.name = "avx512",
      /* .mr = */ 8,
      /* .nr = */ 32,
      /* .fma_per_cycle = */ 32,
      .gemm = convcl_f32_gemm_8x32__avx512,
-     .gemm_strided = convcl_f32_gemm_8x32__avx512_strided},
+     .gemm_strided = convcl_f32_gemm_8x32__avx512_strided,
+     .winograd = &convcl_f32_winograd_transforms__avx512},
 #endif
 };
 
