@@ -1082,6 +1082,29 @@ static const param named_cases[] = {
      .pad_begin = ALL(1),
      .pad_end = ALL(1),
      .size = {70, 62}},
+    /* The CPU solver: tiles of the batch in several blocks of whole panels, tile rows
+     * that cross panel boundaries, C past its 256-channel GEMM block, and layers so small
+     * that tiles go in the GEMM's rows (fewer tiles than half an NR panel). */
+    {.name = "wino_cpu_tile_blocks_relu",
+     .relu = 1,
+     .batch = 2,
+     .in_channels = 48,
+     .out_channels = 40,
+     .pad_begin = {1, 0},
+     .pad_end = {1, 2},
+     .size = {45, 61}},
+    {.name = "wino_cpu_channels_over_gemm_block",
+     .in_channels = 260,
+     .out_channels = 9,
+     .pad_begin = ALL(1),
+     .pad_end = ALL(1),
+     .size = {5, 9}},
+    {.name = "wino_cpu_tiles_as_rows_groups",
+     .in_channels = 64,
+     .out_channels = 66,
+     .groups = 2,
+     .padding = CONVCL_PAD_SAME,
+     .size = {5, 5}},
 };
 
 /* splitmix64: a fixed, portable sequence for a given seed. */
