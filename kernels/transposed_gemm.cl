@@ -274,22 +274,31 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void transposed_gemm(TG_
     for (int nb = 0; nb < NB && n0 + nb * RN < ncols; ++nb) {
       __local float *dst = bp + nb * TK * RN;
       if (one_row[nb]) {
-        /* One input row per tap, bounds checked once for the row and once for its
-         * ends: small M leaves the gather as much work as the products. */
+        /* One input row per row of B. Rows are tap-major, so a run of them shares a
+         * tap and steps through the channels: bounds are checked once per run, for
+         * the row and its ends. Small M leaves the gather as much work as the
+         * products. */
         const int d0 = cjd[nb].s0, h0 = cjh[nb].s0, w0 = cjw[nb].s0, base = cbase[nb].s0;
-        for (int kk = 0; kk < kc; ++kk) {
+        for (int kk = 0; kk < kc;) {
           const int4 t = tp[k0 + kk];
+          const int run = min(cg - (k0 + kk) % cg, kc - kk);
           const int id = d0 + t.y, ih = h0 + t.z, iw = w0 + t.w;
-          float16 v = (float16)0.0f;
-          if (t.x >= 0 && (uint)id < (uint)in_size.x && (uint)ih < (uint)in_size.y &&
-              iw < in_size.z && iw + RN > 0) {
-            const int at = base + t.x + (id * in_size.y + ih) * in_size.z + iw;
-            if (iw >= 0 && iw + RN <= in_size.z)
-              v = vload16(0, x + at);
-            else
-              v = gather16(x, at + lane, (lane + iw >= 0) & (lane + iw < in_size.z));
+          __local float *out = dst + kk * RN;
+          kk += run;
+          if (t.x < 0 || (uint)id >= (uint)in_size.x || (uint)ih >= (uint)in_size.y ||
+              iw >= in_size.z || iw + RN <= 0) {
+            for (int r = 0; r < run; ++r) vstore16((float16)0.0f, 0, out + r * RN);
+            continue;
           }
-          vstore16(v, 0, dst + kk * RN);
+          const int at = base + t.x + (id * in_size.y + ih) * in_size.z + iw;
+          if (iw >= 0 && iw + RN <= in_size.z) {
+            for (int r = 0; r < run; ++r)
+              vstore16(vload16(0, x + at + r * in_plane), 0, out + r * RN);
+          } else {
+            const int16 ok = (lane + iw >= 0) & (lane + iw < in_size.z);
+            for (int r = 0; r < run; ++r)
+              vstore16(gather16(x, at + r * in_plane + lane, ok), 0, out + r * RN);
+          }
         }
         continue;
       }

@@ -342,9 +342,11 @@ static void tables_free(tables *tb) {
   free(tb->phase);
 }
 
-/* Fills phase ph's rows: kk = c * ntaps + (td, th, tw), the taps of each dimension's
- * residue in their order, so A's row kk holds w[g*cg + c, m, tap] for its tap. Rows past
- * kg (the tiled kernel's zero slice padding) stay zero in A and read -1 in taps. */
+/* Fills phase ph's rows: kk = (td, th, tw) * cg + c, the taps of each dimension's
+ * residue in their order, so A's row kk holds w[g*cg + c, m, tap] for its tap. Tap-major,
+ * so that runs of rows differ only in their channel and the CPU kernel checks bounds
+ * once per run. Rows past kg (the tiled kernel's zero slice padding) stay zero in A and
+ * read -1 in taps. */
 static void fill_phase(const convcl_problem *p, const tg_tiles *t, const phase_layout *l,
                        const float *weights, int64_t ph, int64_t *a_at, int64_t *tap_at,
                        tables *tb) {
@@ -373,7 +375,7 @@ static void fill_phase(const convcl_problem *p, const tg_tiles *t, const phase_l
       tap[0] = -1, tap[1] = tap[2] = tap[3] = 0;
       continue;
     }
-    const int64_t c = kk / ntaps, ti = kk % ntaps;
+    const int64_t ti = kk / cg, c = kk % cg;
     const int64_t iw = ti % rw->ntaps, ih = ti / rw->ntaps % rh->ntaps,
                   id = ti / (rw->ntaps * rh->ntaps);
     tap[0] = (cl_int)(c * in_plane);
