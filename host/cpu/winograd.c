@@ -44,7 +44,9 @@ typedef struct wino_shape {
   int64_t kpanels_all;        /* ceil(Kg / kw_panel) */
   int64_t tblock, tblocks;    /* tiles per block (whole panels), blocks */
   int64_t kpanels, kblocks;   /* K panels per task, K slices */
-  int64_t tasks, slots;       /* groups x tblocks x kblocks; threads that get a task */
+  int64_t units;              /* groups x tblocks x kblocks */
+  int64_t whole, split;       /* the first `whole` units are tasks; the rest, `split` each */
+  int64_t tasks, slots;       /* whole + split x (units - whole); threads that get a task */
   size_t v_xi, m_xi;          /* floats from one xi to the next in V and M */
   size_t v_floats, m_floats;  /* one slot's V and M */
 } wino_shape;
@@ -93,7 +95,14 @@ static void plan_shape(const convcl_problem *p, int m, int layout, const convcl_
     s->kblocks = min64(s->kpanels_all, ceil_div(threads, p->groups * s->tblocks));
   s->kpanels = ceil_div(s->kpanels_all, s->kblocks);
   s->kblocks = ceil_div(s->kpanels_all, s->kpanels);
-  s->tasks = p->groups * s->tblocks * s->kblocks;
+  s->units = p->groups * s->tblocks * s->kblocks;
+  /* Units that do not fill the last round (7 blocks on 2 threads) are split further in
+   * K, one slice per thread: each slice transforms the block's input again, which costs
+   * less than leaving threads idle for a whole unit. */
+  const int64_t left = s->units > threads ? s->units % threads : 0;
+  s->split = left > 0 ? min64(threads, ceil_div(s->kpanels, 2)) : 1;
+  s->whole = s->split > 1 ? s->units - left : s->units;
+  s->tasks = s->whole + s->split * (s->units - s->whole);
   /* The transforms touch all xi of a tile at once: a cache line more than the data
    * keeps xi's rows from landing in one L1 set when cg * tblock floats are a multiple
    * of 4 KB (64 channels by 32 tiles: 36 rows in one 12-way set). */
@@ -299,13 +308,29 @@ static tile_run run_at(const wino_shape *s, int64_t t, int64_t t1, int64_t base,
   return r;
 }
 
+/* First and one-past-last panel of part i when count panels go to parts as evenly as
+ * whole panels allow. */
+static void part_range(int64_t count, int64_t parts, int64_t i, int64_t *first, int64_t *end) {
+  const int64_t base = count / parts, extra = count % parts;
+  *first = i * base + (i < extra ? i : extra);
+  *end = *first + base + (i < extra);
+}
+
 static void run_task(const wino_job *job, int64_t task, float *v, float *mbuf) {
   const convcl_problem *p = job->p;
   const wino_plan *wp = job->wp;
   const wino_shape *s = &wp->s;
   const int64_t tw = s->tw_panel, kw = s->kw_panel;
-  const int64_t kb = task % s->kblocks, tb = task / s->kblocks % s->tblocks;
-  const int64_t g = task / (s->kblocks * s->tblocks);
+  const int64_t unit = task < s->whole ? task : s->whole + (task - s->whole) / s->split;
+  const int64_t kb = unit % s->kblocks, tb = unit / s->kblocks % s->tblocks;
+  const int64_t g = unit / (s->kblocks * s->tblocks);
+  int64_t kp0 = kb * s->kpanels, kp1 = min64(kp0 + s->kpanels, s->kpanels_all);
+  if (task >= s->whole) {
+    int64_t first, end;
+    part_range(kp1 - kp0, s->split, (task - s->whole) % s->split, &first, &end);
+    kp1 = kp0 + end;
+    kp0 += first;
+  }
   const int64_t t0 = tb * s->tblock, t1 = min64(t0 + s->tblock, s->tiles), count = t1 - t0;
   const int64_t ih = p->in[1], iw = p->in[2], oh = p->out[1], ow = p->out[2];
   const int64_t m = s->m;
@@ -321,7 +346,6 @@ static void run_task(const wino_job *job, int64_t task, float *v, float *mbuf) {
   }
 
   /* M: per xi, [k][tile] (tiles as columns) or [tile][k] (tiles as rows), ldm apart. */
-  const int64_t kp0 = kb * s->kpanels, kp1 = min64(kp0 + s->kpanels, s->kpanels_all);
   const int64_t k0 = kp0 * kw, k1 = min64(kp1 * kw, s->kg);
   const int rows = s->layout == TILES_AS_ROWS;
   const size_t ldm = (size_t)(rows ? (kp1 - kp0) * kw : s->tblock);
