@@ -28,7 +28,7 @@ typedef struct gemm_tiles {
 #define GEMM_SMALL_TILES (0, 32, 32, 16, 4, 4)
 /* CPU devices: one work-item per group, 8 x 16 register blocks (one float16 of B, eight
  * broadcasts of A), 128 x 32 tiles in 128-deep slices, as igemm.cl's blocked variant:
- * 48 KB of local memory, which stays in the core's caches. */
+ * 32 KB of local memory, which stays in the core's caches. */
 #define GEMM_CPU_TILES (1, 128, 32, 128, 8, 16)
 
 const char convcl_cl_gemm_gpu_options[] = GEMM_APPLY(GEMM_OPTIONS, GEMM_GPU_TILES);
@@ -86,19 +86,50 @@ static int64_t tiles_mpad(const gemm_tiles *t, int64_t m) {
 }
 
 int convcl_cl_gemm_fits_int(int64_t m, int64_t n, int64_t k, int64_t a_count) {
-  /* The widest variant pads M to 128 rows and K to 16, and a last tile reaches 64
-   * columns past n. */
+  /* No variant pads M past a multiple of 128 or K past one of 16, and no last tile
+   * reaches more than 64 columns past n. */
   const int64_t mpad = round_up(m, 128), kpad = round_up(k, 16);
   return m <= INT_MAX / 2 && n <= INT_MAX - 64 && k <= INT_MAX / 2 &&
          a_count <= INT_MAX / mpad / kpad;
 }
 
-/* The variant for variant -1: the blocked kernel on CPU devices; on others the large
- * tile, unless it would leave fewer work-groups than compute units to run them. */
-static int device_pick(const convcl_opencl_state *cl, int64_t m, int64_t n, int64_t batch) {
-  if (is_cpu(cl)) return 2;
-  const int64_t groups = (m + 63) / 64 * ((n + 63) / 64) * batch;
-  return groups < cl->info.compute_units || !tiles_fit(cl, &variants[0]) ? 1 : 0;
+/* The variants variant -1 tries, best first: the blocked kernel on CPU devices; on
+ * others the large tile, unless it would leave fewer work-groups than compute units,
+ * then the others. Returns how many. */
+static int candidates(const convcl_opencl_state *cl, int64_t m, int64_t n, int64_t batch,
+                      int out[CONVCL_CL_GEMM_VARIANT_COUNT]) {
+  if (is_cpu(cl)) {
+    out[0] = 2, out[1] = 1, out[2] = 0;
+  } else {
+    const int64_t groups = (m + 63) / 64 * ((n + 63) / 64) * batch;
+    const int large = groups >= cl->info.compute_units;
+    out[0] = large ? 0 : 1, out[1] = large ? 1 : 0, out[2] = 2;
+  }
+  return CONVCL_CL_GEMM_VARIANT_COUNT;
+}
+
+/* The kernel of a variant, when the device and, once compiled, the kernel's own
+ * work-group limit (registers can lower it below the device's) let it run. */
+static convcl_status variant_kernel(convcl_context *ctx, int variant, convcl_cl_batched_gemm *g) {
+  const convcl_opencl_state *cl = ctx->impl;
+  const gemm_tiles *t = &variants[variant];
+  if (!tiles_fit(cl, t))
+    return convcl_error(CONVCL_ERROR_ALGO_NOT_APPLICABLE,
+                        "OpenCL GEMM: tile variant %s does not fit '%s'",
+                        convcl_cl_gemm_variant_names[variant], cl->info.name);
+  convcl_status status = convcl_opencl_kernel(ctx, t->program, "gemm", &g->kernel);
+  if (status != CONVCL_OK) return status;
+  size_t kernel_wg = 0;
+  const size_t items = tiles_items(t, g->local);
+  const cl_int err = clGetKernelWorkGroupInfo(g->kernel, cl->device, CL_KERNEL_WORK_GROUP_SIZE,
+                                              sizeof kernel_wg, &kernel_wg, NULL);
+  if (err == CL_SUCCESS && kernel_wg >= items) return CONVCL_OK;
+  clReleaseKernel(g->kernel);
+  g->kernel = NULL;
+  if (err != CL_SUCCESS) return convcl_cl_fail("clGetKernelWorkGroupInfo", err);
+  return convcl_error(CONVCL_ERROR_ALGO_NOT_APPLICABLE,
+                      "OpenCL GEMM: tile variant %s needs %zu work-items, '%s' runs %zu",
+                      convcl_cl_gemm_variant_names[variant], items, cl->info.name, kernel_wg);
 }
 
 void convcl_cl_gemm_release(convcl_cl_batched_gemm *g) {
@@ -108,28 +139,16 @@ void convcl_cl_gemm_release(convcl_cl_batched_gemm *g) {
 
 convcl_status convcl_cl_gemm_create(convcl_context *ctx, int variant, int64_t m, int64_t n,
                                     int64_t k, int64_t batch, convcl_cl_batched_gemm *g) {
-  const convcl_opencl_state *cl = ctx->impl;
   memset(g, 0, sizeof *g);
-  if (variant < 0) variant = device_pick(cl, m, n, batch);
-  const gemm_tiles *t = &variants[variant];
-  if (!tiles_fit(cl, t))
-    return convcl_error(CONVCL_ERROR_ALGO_NOT_APPLICABLE,
-                        "OpenCL GEMM: tile variant %s does not fit '%s'",
-                        convcl_cl_gemm_variant_names[variant], cl->info.name);
-  convcl_status status = convcl_opencl_kernel(ctx, t->program, "gemm", &g->kernel);
-  if (status != CONVCL_OK) return status;
-  /* Registers can lower the kernel's work-group limit below the device's. */
-  size_t kernel_wg = 0;
-  const size_t items = tiles_items(t, g->local);
-  const cl_int err = clGetKernelWorkGroupInfo(g->kernel, cl->device, CL_KERNEL_WORK_GROUP_SIZE,
-                                              sizeof kernel_wg, &kernel_wg, NULL);
-  if (err != CL_SUCCESS || kernel_wg < items) {
-    convcl_cl_gemm_release(g);
-    if (err != CL_SUCCESS) return convcl_cl_fail("clGetKernelWorkGroupInfo", err);
-    return convcl_error(CONVCL_ERROR_ALGO_NOT_APPLICABLE,
-                        "OpenCL GEMM: tile variant %s needs %zu work-items, '%s' runs %zu",
-                        convcl_cl_gemm_variant_names[variant], items, cl->info.name, kernel_wg);
+  int tries[CONVCL_CL_GEMM_VARIANT_COUNT] = {variant};
+  const int count = variant < 0 ? candidates(ctx->impl, m, n, batch, tries) : 1;
+  convcl_status status = CONVCL_ERROR_ALGO_NOT_APPLICABLE;
+  for (int i = 0; i < count && status == CONVCL_ERROR_ALGO_NOT_APPLICABLE; ++i) {
+    variant = tries[i];
+    status = variant_kernel(ctx, variant, g);
   }
+  if (status != CONVCL_OK) return status;
+  const gemm_tiles *t = &variants[variant];
   g->m = m;
   g->n = n;
   g->k = k;

@@ -95,8 +95,8 @@ static size_t winograd_4x4_workspace(const convcl_context *ctx, const convcl_pro
   return workspace(p, 4);
 }
 
-/* G, the filter transform of F(2x2, 3x3) and F(4x4, 3x3), in double: its entries
- * (1/6, 1/24...) are not floats, so U = G g G^T is rounded once, at the end. */
+/* G, the filter transform of F(2x2, 3x3) and F(4x4, 3x3), in double: 1/6, 1/12 and
+ * 1/24 are inexact in binary, so U = G g G^T is formed in double and rounded once. */
 static const double g2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
 static const double g4[6][3] = {{1.0 / 4, 0, 0},
                                 {-1.0 / 6, -1.0 / 6, -1.0 / 6},
