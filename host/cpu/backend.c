@@ -6,13 +6,13 @@
 #include <string.h>
 #include <unistd.h>
 
-/* In order of preference: AUTO takes the first applicable one. The Winograd entries
- * ahead of implicit_gemm apply only where they win (host/cpu/winograd.c). gemm comes after
- * implicit_gemm: on ResNet-50's 1x1 layers reading B in place costs more than packing
- * it saves (host/cpu/gemm.c). */
+/* In order of preference: AUTO takes the first applicable one. The Winograd and gemm
+ * entries ahead of implicit_gemm apply only where they win (host/cpu/winograd.c,
+ * host/cpu/gemm.c). */
 static const convcl_solver *const cpu_solvers[] = {&convcl_cpu_depthwise_preferred,
                                                    &convcl_cpu_winograd_4x4_preferred,
                                                    &convcl_cpu_winograd_2x2_preferred,
+                                                   &convcl_cpu_gemm_preferred,
                                                    &convcl_cpu_implicit_gemm,
                                                    &convcl_cpu_gemm,
                                                    &convcl_cpu_depthwise,

@@ -101,7 +101,8 @@ void convcl_f32_gemm_8x32__avx512_strided(size_t kc, const float *a, const float
                                           const float *bias, int flags);
 
 /* host/cpu/gemm.c: pointwise (1x1, stride 1, unpadded) convolutions as one GEMM per image
- * and group with the input as B in place. */
+ * and group with the input as B in place; for AUTO where that is faster, and for all. */
+extern const convcl_solver convcl_cpu_gemm_preferred;
 extern const convcl_solver convcl_cpu_gemm;
 extern const convcl_solver convcl_cpu_implicit_gemm;
 /* PyTorch pads first, then convolves; mapping a padded coordinate back to the input
