@@ -1,5 +1,4 @@
-/* Transposed convolution as one implicit GEMM per output stride phase: work-group-tiled for GPUs,
- * one-work-item register-blocked for CPUs. */
+/* Transposed convolution as one implicit GEMM per output stride phase (GPU tiles, CPU blocks). */
 
 /* Output o = stride * j + r (per dimension) only receives taps t with
  * (r + pad - t * dilation) divisible by stride, from input i = j + off_t where
@@ -8,16 +7,17 @@
  *   y[n, g*mg + m, stride*j + r] = bias + sum over kk < K of A[kk][m] * B[kk][(n, j)]
  * with M = out channels per group, N = batch * the phase's positions j, and
  * K = in channels per group * the phase's taps: no inserted zeros, no wasted product.
- * A phase without taps (stride > dilation * kernel, or stride and dilation sharing a
- * factor) has K = 0 and writes the bias alone.
+ * A phase without taps (e.g. stride > kernel at dilation 1, or odd phases at stride
+ * and dilation 2) has K = 0 and writes the bias alone, ReLU'd.
  *
  * phases[PHASE_INTS * ph] describes phase ph (the host's table): PH_K rows of A and of
  * the tap table (whole TK slices, zero rows added, for the tiled kernel), PH_A where
  * its packed A starts (group g's at + g * K * mpad), PH_TAPS where its taps start,
  * PH_NCOLS its columns, PH_CNT its positions per dimension D, H, W and PH_R its
  * residue r. A is packed like igemm.cl's: [mpad / P][K][P] panels of P out channels
- * (P = mpad tiled, RM blocked), zero-padded in M. taps[kk] = {c * in_plane, or -1 for
- * a zero row; off_d, off_h, off_w}; vectors hold D, H, W in x, y, z. The host bounds
+ * (P = mpad tiled, RM blocked), zero-padded in M. Row kk = tap * cg + c of B reads
+ * channel c through taps[kk] = {c * in_plane, or -1 for a zero row; off_d, off_h,
+ * off_w}; vectors hold D, H, W in x, y, z. The host bounds
  * every offset to int. The grid is (N tiles of the largest phase x phases, M tiles,
  * groups), phases fastest, so the phases that interleave in one stretch of the output
  * run close together in time; a tile past its phase's columns returns at once, as a
@@ -163,8 +163,7 @@ __kernel __attribute__((reqd_work_group_size(TX, TY, 1))) void transposed_gemm(T
 #else /* BLOCKED */
 
 #if RN != 16 || TM % RM != 0 || TN % RN != 0
-#error \
-    "transposed_gemm.cl: the blocked kernel needs RN = 16 (one float16) dividing TN, and RM dividing TM"
+#error "transposed_gemm.cl: the blocked kernel needs RN = 16 dividing TN and RM dividing TM"
 #endif
 
 #define NB (TN / RN)

@@ -72,10 +72,11 @@ typedef struct residue_taps {
   int64_t *tap, *off; /* point into dim_phases' arrays */
 } residue_taps;
 
-/* Every residue of one dimension. */
+/* Every residue of one dimension. A tap reaches one residue at most, so the residues'
+ * lists together fit in one array of the kernel's size. */
 typedef struct dim_phases {
   residue_taps *res;  /* [stride] */
-  int64_t *tap, *off; /* [stride * kernel], residue r's list at r * kernel */
+  int64_t *tap, *off; /* [kernel], residue after residue */
 } dim_phases;
 
 static void dim_phases_free(dim_phases *dp) {
@@ -86,21 +87,20 @@ static void dim_phases_free(dim_phases *dp) {
 
 /* Lists, per residue of dimension d, the taps whose input can land inside the image
  * for one of the residue's positions; the others only ever read padding, so leaving
- * them out only saves work. */
+ * them out only saves work. Returns 0 when out of memory; dp is freed by the caller
+ * either way. */
 static int dim_phases_init(const convcl_problem *p, int d, dim_phases *dp) {
   const int64_t s = p->stride[d], kn = p->kernel[d];
   dp->res = calloc((size_t)s, sizeof *dp->res);
-  dp->tap = malloc((size_t)(s * kn) * sizeof *dp->tap);
-  dp->off = malloc((size_t)(s * kn) * sizeof *dp->off);
-  if (!dp->res || !dp->tap || !dp->off) {
-    dim_phases_free(dp);
-    return 0;
-  }
+  dp->tap = malloc((size_t)kn * sizeof *dp->tap);
+  dp->off = malloc((size_t)kn * sizeof *dp->off);
+  if (!dp->res || !dp->tap || !dp->off) return 0;
+  int64_t used = 0;
   for (int64_t r = 0; r < s; ++r) {
     residue_taps *rt = &dp->res[r];
     rt->count = p->out[d] > r ? (p->out[d] - r + s - 1) / s : 0;
-    rt->tap = dp->tap + r * kn;
-    rt->off = dp->off + r * kn;
+    rt->tap = dp->tap + used;
+    rt->off = dp->off + used;
     for (int64_t t = 0; t < kn; ++t) {
       const int64_t q = r + p->pad_begin[d] - t * p->dilation[d];
       if ((q % s + s) % s != 0) continue;
@@ -110,6 +110,7 @@ static int dim_phases_init(const convcl_problem *p, int d, dim_phases *dp) {
       rt->off[rt->ntaps] = off;
       rt->ntaps++;
     }
+    used += rt->ntaps;
   }
   return 1;
 }
