@@ -19,6 +19,9 @@
 /* Slot budget (V and M of one task) so a block's transformed data stays in a 2 MB L2
  * while its GEMMs run; K blocks of the GEMM as in igemm.c, so a kc x NR B panel stays
  * in L1. */
+/* Channels per transform call, see run_task. */
+enum { CHANNEL_CHUNK = 8 };
+
 enum { SLOT_BYTES = 1024 * 1024, KC_MAX = 256, WORKSPACE_FLOOR = 16 * 1024 * 1024, XI_PAD = 16 };
 
 /* Tiles as rows only for fewer tiles than half an NR panel: measured on this machine
@@ -336,14 +339,17 @@ static void run_task(const wino_job *job, int64_t task, float *v, float *mbuf) {
   const int64_t m = s->m;
   const size_t v_xi = s->v_xi, m_xi = s->m_xi;
 
-  /* V: per xi, panels of tw tiles, each C steps of tw values. */
-  for (tile_run r = run_at(s, t0, t1, t0, tw); r.len > 0;
-       r = run_at(s, t0 + r.local + r.len, t1, t0, tw)) {
-    const float *x = job->input + (r.n * p->c + g * s->cg) * ih * iw;
-    float *dst = v + r.local / tw * s->cg * tw + r.local % tw;
-    wp->input(x, s->cg, ih * iw, ih, iw, r.ty * m - p->pad_begin[1], r.tx * m - p->pad_begin[2],
-              r.len, dst, (size_t)tw, v_xi);
-  }
+  /* V: per xi, panels of tw tiles, each C steps of tw values. A run writes part of a
+   * cache line per element; all runs go over a few channels at a time, so the other
+   * runs fill the same lines while they are still in L1. */
+  for (int64_t c0 = 0; c0 < s->cg; c0 += CHANNEL_CHUNK)
+    for (tile_run r = run_at(s, t0, t1, t0, tw); r.len > 0;
+         r = run_at(s, t0 + r.local + r.len, t1, t0, tw)) {
+      const float *x = job->input + (r.n * p->c + g * s->cg + c0) * ih * iw;
+      float *dst = v + (r.local / tw * s->cg + c0) * tw + r.local % tw;
+      wp->input(x, min64(CHANNEL_CHUNK, s->cg - c0), ih * iw, ih, iw, r.ty * m - p->pad_begin[1],
+                r.tx * m - p->pad_begin[2], r.len, dst, (size_t)tw, v_xi);
+    }
 
   /* M: per xi, [k][tile] (tiles as columns) or [tile][k] (tiles as rows), ldm apart. */
   const int64_t k0 = kp0 * kw, k1 = min64(kp1 * kw, s->kg);
@@ -374,13 +380,17 @@ static void run_task(const wino_job *job, int64_t task, float *v, float *mbuf) {
                           NULL, c0 > 0);
     }
 
-  for (tile_run r = run_at(s, t0, t1, t0, 0); r.len > 0;
-       r = run_at(s, t0 + r.local + r.len, t1, t0, 0)) {
-    float *y = job->output + ((r.n * p->k + g * s->kg + k0) * oh + r.ty * m) * ow;
-    wp->output(mbuf + (rows ? (size_t)r.local * ldm : (size_t)r.local), rows ? 1 : ldm,
-               rows ? ldm : 1, m_xi, k1 - k0, wp->bias ? wp->bias + g * s->kg + k0 : NULL, p->relu,
-               y, oh * ow, oh - r.ty * m, ow, 0, r.tx * m, r.len);
-  }
+  /* Likewise a few output channels at a time. */
+  for (int64_t kk = k0; kk < k1; kk += CHANNEL_CHUNK)
+    for (tile_run r = run_at(s, t0, t1, t0, 0); r.len > 0;
+         r = run_at(s, t0 + r.local + r.len, t1, t0, 0)) {
+      float *y = job->output + ((r.n * p->k + g * s->kg + kk) * oh + r.ty * m) * ow;
+      const size_t at = rows ? (size_t)r.local * ldm + (size_t)(kk - k0)
+                             : (size_t)(kk - k0) * ldm + (size_t)r.local;
+      wp->output(mbuf + at, rows ? 1 : ldm, rows ? ldm : 1, m_xi, min64(CHANNEL_CHUNK, k1 - kk),
+                 wp->bias ? wp->bias + g * s->kg + kk : NULL, p->relu, y, oh * ow, oh - r.ty * m,
+                 ow, 0, r.tx * m, r.len);
+    }
 }
 
 /* One call per workspace slot; each slot pulls tasks until none are left. Every output
