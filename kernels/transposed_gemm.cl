@@ -301,14 +301,18 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void transposed_gemm(TG_
         }
         continue;
       }
-      for (int kk = 0; kk < kc; ++kk) {
+      for (int kk = 0; kk < kc;) {
         const int4 t = tp[k0 + kk];
+        const int run = min(cg - (k0 + kk) % cg, kc - kk);
         const int16 id = cjd[nb] + t.y, ih = cjh[nb] + t.z, iw = cjw[nb] + t.w;
         const int16 ok = cok[nb] & (t.x >= 0 ? (int16)-1 : (int16)0) &
                          (as_uint16(id) < (uint)in_size.x) & (as_uint16(ih) < (uint)in_size.y) &
                          (as_uint16(iw) < (uint)in_size.z);
         const int16 off = cbase[nb] + t.x + (id * in_size.y + ih) * in_size.z + iw;
-        vstore16(gather16(x, off, ok), 0, dst + kk * RN);
+        __local float *out = dst + kk * RN;
+        kk += run;
+        for (int r = 0; r < run; ++r)
+          vstore16(gather16(x, off + r * in_plane, ok), 0, out + r * RN);
       }
     }
 
