@@ -3,6 +3,7 @@
 #include "baseline.h"
 #include "convcl.h"
 #include "convcl_ref.h"
+#include "internal.h"
 #include "peak.h"
 #include "report.h"
 #include "suite.h"
@@ -54,6 +55,10 @@ static const char usage_text[] =
     "  --tune             turn tuning on in every context the bench opens: auto rows then\n"
     "                     measure every applicable algorithm and tile variant in the cold\n"
     "                     plan and read the choice back from the disk cache in the warm plan\n"
+    "  --resident         time the runs after the first on the data the first left on the\n"
+    "                     device, with no host transfers: what an app that keeps tensors on\n"
+    "                     the device sees (OpenCL devices with memory of their own; elsewhere\n"
+    "                     runs work in place anyway and this changes nothing)\n"
     "  --no-baselines     skip the baselines\n"
     "\n"
     "output:\n"
@@ -75,7 +80,7 @@ static const char usage_text[] =
     "  first_ms           the first convcl_plan_run\n"
     "  median_ms, min_ms  over --runs runs after --warmup; each is one blocking\n"
     "                     convcl_plan_run on host buffers, so OpenCL times include the copies\n"
-    "                     between host and device\n"
+    "                     between host and device (unless --resident)\n"
     "  gflops             direct-convolution FLOPs (2 per multiply-add) / median time; a\n"
     "                     fast algorithm such as Winograd can pass the peak\n"
     "  peak_pct           gflops as a % of the device's peak, measured at start-up with an FMA\n"
@@ -118,7 +123,7 @@ typedef struct arg_list {
 typedef struct options {
   arg_list suites, layers, inputs;
   const char *device, *algo, *format, *output, *batch, *runs, *warmup;
-  int verify, no_baselines, help, tune;
+  int verify, no_baselines, help, tune, resident;
 } options;
 
 enum { OPT_FLAG, OPT_VALUE, OPT_LIST };
@@ -142,6 +147,7 @@ static int parse_options(int argc, char **argv, options *o) {
       {"--warmup", OPT_VALUE, offsetof(options, warmup)},
       {"--verify", OPT_FLAG, offsetof(options, verify)},
       {"--tune", OPT_FLAG, offsetof(options, tune)},
+      {"--resident", OPT_FLAG, offsetof(options, resident)},
       {"--no-baselines", OPT_FLAG, offsetof(options, no_baselines)},
       {"--help", OPT_FLAG, offsetof(options, help)},
       {"-h", OPT_FLAG, offsetof(options, help)},
@@ -631,11 +637,19 @@ static void measure(bench *b, int layer, layer_data *data, int device, convcl_al
   double t0 = bench_now_ms();
   convcl_status st = convcl_plan_run(plan, data->input, data->output);
   if (st == CONVCL_OK) row->first_ms = bench_now_ms() - t0;
+  int resident = b->opt.resident;
+  if (st == CONVCL_OK && resident && convcl_plan_run_resident(plan) == CONVCL_ERROR_UNSUPPORTED)
+    resident = 0;
+  if (resident)
+    strncat(row->note, row->note[0] ? "; resident" : "resident",
+            sizeof row->note - strlen(row->note) - 1);
   for (long i = 0; st == CONVCL_OK && i < b->warmup; i++)
-    st = convcl_plan_run(plan, data->input, data->output);
+    st = resident ? convcl_plan_run_resident(plan)
+                  : convcl_plan_run(plan, data->input, data->output);
   for (long i = 0; st == CONVCL_OK && i < b->runs; i++) {
     t0 = bench_now_ms();
-    st = convcl_plan_run(plan, data->input, data->output);
+    st = resident ? convcl_plan_run_resident(plan)
+                  : convcl_plan_run(plan, data->input, data->output);
     b->times[i] = bench_now_ms() - t0;
   }
   if (st != CONVCL_OK) {

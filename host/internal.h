@@ -152,6 +152,13 @@ int convcl_tune_lookup(const convcl_context *ctx, const convcl_problem *p, convc
  * cached choice is read back without measuring). */
 long convcl_tune_measured_runs(void);
 
+/* host/plan.c, for the bench until tensors live on devices (issue 6): runs the plan on
+ * what its device buffers already hold from the last convcl_plan_run, with no host
+ * transfers, and waits: the time a device-resident app sees. The OpenCL solvers' run()
+ * takes NULL input and output for this. CONVCL_ERROR_UNSUPPORTED where runs already work
+ * in place on the caller's memory (the CPU path, OpenCL CPU devices). */
+convcl_status convcl_plan_run_resident(convcl_plan *plan);
+
 /* Replaces the context's build log with a copy of log (NULL clears it). */
 void convcl_context_set_build_log(convcl_context *ctx, const char *log);
 

@@ -283,7 +283,7 @@ static void test_status_and_algo(void) {
         "unknown algo name");
   CHECK(strcmp(convcl_algo_name((convcl_algo)99), "unknown") == 0, "algo name out of range");
   for (int i = 0; i < CONVCL_ALGO_COUNT; i++)
-    CHECK(convcl_algo_from_name(convcl_algo_name((convcl_algo)i), &a) == CONVCL_OK && a == i,
+    CHECK(convcl_algo_from_name(convcl_algo_name((convcl_algo)i), &a) == CONVCL_OK && (int)a == i,
           "every algorithm's name parses back");
 }
 

@@ -30,7 +30,9 @@
  * (direct, implicit GEMM, depthwise, gather or scatter transposed); transform-based
  * algorithms (Winograd, FFT) round in the transforms and need their own stated
  * bound. A wrong, missing or doubled term moves an element by about mag/n, which
- * is orders of magnitude above this bound; an element with mag 0 must be exact. */
+ * is orders of magnitude above this bound; an element with mag 0 must be exact.
+ * A fused ReLU (the reference applies it as well) keeps the bound: |relu(a) - relu(b)|
+ * <= |a - b|. */
 #define UNIT_ROUNDOFF (1.0 / 16777216.0)
 
 /* Winograd F(m x m, 3x3) also rounds in its transforms, and those mix the whole
@@ -1249,12 +1251,6 @@ static convcl_status problem_init(problem *pr) {
   tu_poison(pr->want, pr->output_elems);
   st = convcl_ref_conv(&pr->desc, &pr->input_shape, pr->input, pr->weight, pr->bias, pr->want);
   if (st != CONVCL_OK) return st;
-  /* The reference convolves only; the fused ReLU is checked against ReLU applied after
-   * it. |relu(a) - relu(b)| <= |a - b|, so the bound below still holds. */
-  if (pr->desc.activation == CONVCL_ACTIVATION_RELU)
-    for (size_t i = 0; i < pr->output_elems; i++)
-      pr->want[i] = pr->want[i] < 0.0f ? 0.0f : pr->want[i];
-
   float *ax = abs_copy(pr->input, pr->input_elems);
   float *aw = abs_copy(pr->weight, pr->weight_elems);
   float *ab = pr->bias ? abs_copy(pr->bias, (size_t)out_channels) : NULL;

@@ -52,7 +52,7 @@ convcl_status convcl_cl_io_begin_kernels(const convcl_opencl_state *cl, const co
       run->output = NULL;
       return convcl_cl_fail("clCreateBuffer", err);
     }
-  } else {
+  } else if (input) {
     err = clEnqueueWriteBuffer(cl->queue, io->input, CL_TRUE, 0, io->input_bytes, input, 0, NULL,
                                NULL);
     if (err != CL_SUCCESS) return convcl_cl_fail("clEnqueueWriteBuffer", err);
@@ -77,10 +77,12 @@ convcl_status convcl_cl_io_end(const convcl_opencl_state *cl, const convcl_cl_io
     else if ((err = clEnqueueUnmapMemObject(cl->queue, run->output, mapped, 0, NULL, NULL)) !=
              CL_SUCCESS)
       status = convcl_cl_fail("clEnqueueUnmapMemObject", err);
-  } else if (status == CONVCL_OK) {
+  } else if (status == CONVCL_OK && output) {
     err = clEnqueueReadBuffer(cl->queue, io->output, CL_TRUE, 0, io->output_bytes, output, 0, NULL,
                               NULL);
     if (err != CL_SUCCESS) status = convcl_cl_fail("clEnqueueReadBuffer", err);
+  } else if (status == CONVCL_OK && (err = clFinish(cl->queue)) != CL_SUCCESS) {
+    status = convcl_cl_fail("clFinish", err);
   }
   if (io->zero_copy) {
     /* Nothing may touch the caller's arrays once we return, whatever failed. */

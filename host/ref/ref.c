@@ -248,6 +248,13 @@ convcl_status convcl_ref_conv(const convcl_conv_desc *desc, const convcl_shape *
   ref_problem p;
   const convcl_status resolved = resolve(desc, input_shape, &output_shape, &p);
   if (resolved != CONVCL_OK) return resolved;
-  if (desc->transposed) return conv_transposed_forward(&p, input, weights, bias, output);
-  return conv_forward(&p, desc->padding_mode, input, weights, bias, output);
+  const convcl_status st = desc->transposed
+                               ? conv_transposed_forward(&p, input, weights, bias, output)
+                               : conv_forward(&p, desc->padding_mode, input, weights, bias, output);
+  if (st != CONVCL_OK || desc->activation != CONVCL_ACTIVATION_RELU) return st;
+  /* The activation follows the rounded convolution, as a separate torch.relu would. */
+  size_t n = 1;
+  for (int i = 0; i < output_shape.ndim; i++) n *= (size_t)output_shape.dims[i];
+  for (size_t i = 0; i < n; i++) output[i] = output[i] < 0.0f ? 0.0f : output[i];
+  return CONVCL_OK;
 }
