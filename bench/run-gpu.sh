@@ -3,8 +3,9 @@
 # the OpenCL headers and loader that CUDA's toolkit ships, bring up the NVIDIA OpenCL
 # platform (registering libnvidia-opencl.so.1 through OCL_ICD_VENDORS when no .icd file
 # is installed), run the test suite and a PyTorch conformance sweep on it, then
-# convcl-bench on the ResNet-50 suite at batch 1 and 32 beside PyTorch's cuDNN
-# (TF32 off) on the same layers, writing CSVs and a plot. Everything it finds and does
+# convcl-bench on the ResNet-50 suite at batch 1 and 32 (every algorithm, then auto with
+# tuning; runs after the first on device-resident data, --resident, as cuDNN's are) beside
+# PyTorch's cuDNN (TF32 off) on the same layers, writing CSVs and a plot. Everything it finds and does
 # goes to OUTDIR/gpu-run.log, so a failure to bring OpenCL up is on record.
 # Usage: bench/run-gpu.sh OUTDIR [BUILDDIR]   (BUILDDIR defaults to build-gpu in the source tree)
 set -uo pipefail
@@ -64,10 +65,15 @@ python3 "$src/tests/conformance.py" "$build/convcl" --device "$gpu" --count 200 
 for batch in 1 32; do
   echo "== convcl-bench resnet50, batch $batch, $gpu"
   "$build/bench/convcl-bench" --suite resnet50 --device "$gpu" --algo all --batch "$batch" \
-    --runs 10 --format csv --output "$out/resnet50-b$batch-opencl.csv"
+    --runs 10 --resident --format csv --output "$out/resnet50-b$batch-opencl.csv"
+  echo "== convcl-bench resnet50, batch $batch, $gpu, tuned"
+  "$build/bench/convcl-bench" --suite resnet50 --device "$gpu" --algo auto --tune --batch "$batch" \
+    --runs 10 --resident --format csv --output "$out/resnet50-b$batch-opencl-tuned.csv"
   echo "== PyTorch cuDNN resnet50, batch $batch"
   python3 "$src/bench/torch_baseline.py" --suite resnet50 --device cuda --batch "$batch" \
     --runs 10 --output "$out/resnet50-b$batch-cudnn.csv"
   python3 "$src/bench/plot.py" "$out/resnet50-b$batch-opencl.csv" "$out/resnet50-b$batch-cudnn.csv" \
     -o "$out/resnet50-b$batch.png" --title "ResNet-50 batch $batch, $gpu vs cuDNN" || true
+  python3 "$src/bench/compare.py" --baseline "$out/resnet50-b$batch-cudnn.csv" \
+    "$out/resnet50-b$batch-opencl.csv" "$out/resnet50-b$batch-opencl-tuned.csv=tuned" || true
 done

@@ -76,6 +76,9 @@ typedef struct convcl_cpu_isa {
   int fma_per_cycle; /* multiply-adds per cycle and core the microkernel reaches, roughly */
   convcl_f32_gemm_fn gemm;
   convcl_f32_gemm_strided_fn gemm_strided;
+  /* dst[e] = src[2 * e] for e < n, reading nothing past src[2 * (n - 1)]: packing for
+   * stride-2 layers. */
+  void (*pack_s2)(float *dst, const float *src, size_t n);
   const struct convcl_winograd_fns *winograd;
 } convcl_cpu_isa;
 
@@ -99,6 +102,9 @@ void convcl_f32_gemm_8x32__avx512(size_t kc, const float *a, const float *b, flo
 void convcl_f32_gemm_8x32__avx512_strided(size_t kc, const float *a, const float *b, size_t ldb,
                                           float *c, size_t ldc, size_t m, size_t n,
                                           const float *bias, int flags);
+
+void convcl_f32_pack_s2__scalar(float *dst, const float *src, size_t n);
+void convcl_f32_pack_s2__avx512(float *dst, const float *src, size_t n);
 
 /* host/cpu/gemm.c: pointwise (1x1, stride 1, unpadded) convolutions as one GEMM per image
  * and group with the input as B in place; for AUTO where that is faster, and for all. */

@@ -350,10 +350,8 @@ static void pack_b(const convcl_problem *p, const igemm_plan *ip, const float *x
       } else if (u->step == 1) {
         memcpy(d, xc + u->src, (size_t)u->len * sizeof(float));
       } else if (u->step == 2) {
-        /* Stride 2 is every downsampling layer; a constant stride lets the compiler
-         * vectorize the copy with shuffles. */
-        const float *s = xc + u->src;
-        for (int32_t e = 0; e < u->len; e++) d[e] = s[2 * e];
+        /* Stride 2 is every downsampling layer: the ISA's own gather. */
+        ip->isa->pack_s2(d, xc + u->src, (size_t)u->len);
       } else {
         const float *s = xc + u->src;
         for (int32_t e = 0; e < u->len; e++) d[e] = s[e * u->step];

@@ -19,6 +19,7 @@ static const convcl_cpu_isa isas[] = {
      /* .fma_per_cycle = */ 4,
      .gemm = convcl_f32_gemm_4x16__scalar,
      .gemm_strided = convcl_f32_gemm_4x16__scalar_strided,
+     .pack_s2 = convcl_f32_pack_s2__scalar,
      .winograd = &convcl_f32_winograd_transforms__scalar},
 #ifdef CONVCL_X86_KERNELS
     {.name = "avx2",
@@ -27,6 +28,7 @@ static const convcl_cpu_isa isas[] = {
      /* .fma_per_cycle = */ 16,
      .gemm = convcl_f32_gemm_6x16__avx2,
      .gemm_strided = convcl_f32_gemm_6x16__avx2_strided,
+     .pack_s2 = convcl_f32_pack_s2__scalar,
      .winograd = &convcl_f32_winograd_transforms__avx2},
     {.name = "avx512",
      /* .mr = */ 8,
@@ -34,6 +36,7 @@ static const convcl_cpu_isa isas[] = {
      /* .fma_per_cycle = */ 32,
      .gemm = convcl_f32_gemm_8x32__avx512,
      .gemm_strided = convcl_f32_gemm_8x32__avx512_strided,
+     .pack_s2 = convcl_f32_pack_s2__avx512,
      .winograd = &convcl_f32_winograd_transforms__avx512},
 #endif
 };
