@@ -47,7 +47,8 @@ typedef void (*convcl_f32_gemm_strided_fn)(size_t kc, const float *a, const floa
  * input: for each of `channels` planes of x (plane floats apart, height x width), the
  * patches whose top-left input pixel is (y0 + ..., x0 + m * tile), zeros outside the
  * plane, go through B^T d B; element xi of tile l of channel c lands at
- * v[xi * v_xi + c * v_c + l].
+ * v[xi * v_xi + c * v_c + l], plus jump for l >= split (where the run crosses from one
+ * GEMM panel to the next).
  * output: for each of `channels` output planes of y, m[xi * m_xi + k * m_k + l * m_l]
  * (tile l, channel k, all CONVCL_WINOGRAD_LANES lanes readable) goes through A^T s A, plus
  * bias[k] (bias may be NULL), then x < 0 ? 0 : x when relu; the m x m tile with its
@@ -56,7 +57,8 @@ typedef void (*convcl_f32_gemm_strided_fn)(size_t kc, const float *a, const floa
 enum { CONVCL_WINOGRAD_LANES = 8 };
 typedef void (*convcl_winograd_input_fn)(const float *x, int64_t channels, int64_t plane,
                                          int64_t height, int64_t width, int64_t y0, int64_t x0,
-                                         int tiles, float *v, size_t v_c, size_t v_xi);
+                                         int tiles, int split, float *v, size_t v_c, size_t v_xi,
+                                         size_t jump);
 typedef void (*convcl_winograd_output_fn)(const float *m, size_t m_k, size_t m_l, size_t m_xi,
                                           int64_t channels, const float *bias, int relu, float *y,
                                           int64_t plane, int64_t height, int64_t width, int64_t y0,

@@ -41,12 +41,13 @@ INLINE lanes load(const float *p) {
 
 INLINE void store(float *p, lanes v) { memcpy(p, &v, sizeof v); }
 
-/* The first n lanes of v to p. */
-INLINE void store_part(float *p, lanes v, int n) {
+/* Lanes [lo, hi) of v to p + lane. */
+INLINE void store_lanes(float *p, lanes v, int lo, int hi) {
 #ifdef __AVX512F__
-  _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1u), _mm512_castps256_ps512((__m256)v));
+  const __mmask16 mask = (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+  _mm512_mask_storeu_ps(p, mask, _mm512_castps256_ps512((__m256)v));
 #else
-  for (int l = 0; l < n; l++) p[l] = v[l];
+  for (int l = lo; l < hi; l++) p[l] = v[l];
 #endif
 }
 
@@ -158,8 +159,8 @@ INLINE void store_row(int m, const lanes o[4], float *dst, int64_t cols) {
  * convcl_winograd_input_fn. Lanes past the run read zeros or the run's last columns and
  * are never stored. */
 INLINE void input_tiles(int m, const float *x, int64_t channels, int64_t plane, int64_t height,
-                        int64_t width, int64_t y0, int64_t x0, int tiles, float *v, size_t v_c,
-                        size_t v_xi) {
+                        int64_t width, int64_t y0, int64_t x0, int tiles, int split, float *v,
+                        size_t v_c, size_t v_xi, size_t jump) {
   const int alpha = m + 2;
   const int64_t w = (int64_t)tiles * m + 2;
   const int64_t a = x0 < 0 ? (-x0 < w ? -x0 : w) : 0;
@@ -190,10 +191,12 @@ INLINE void input_tiles(int m, const float *x, int64_t channels, int64_t plane, 
         bt4(d[i]);
       for (int j = 0; j < alpha; j++) {
         float *dst = v + (size_t)(i * alpha + j) * v_xi;
-        if (tiles == LANES)
+        if (tiles == LANES && split >= LANES) {
           store(dst, d[i][j]);
-        else
-          store_part(dst, d[i][j], tiles);
+        } else {
+          store_lanes(dst, d[i][j], 0, split < tiles ? split : tiles);
+          if (split < tiles) store_lanes(dst + jump, d[i][j], split, tiles);
+        }
       }
     }
   }
@@ -241,30 +244,141 @@ INLINE void output_tiles(int m, const float *mm, size_t m_k, size_t m_l, size_t 
   }
 }
 
+#ifdef __AVX512F__
+/* r[l] = lane l of the eight inputs, in order (the usual unpack, shuffle, permute). */
+static inline void transpose8(__m256 r[8]) {
+  __m256 t[8], u[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
+    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+  }
+  for (int i = 0; i < 4; i++) {
+    r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+    r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+  }
+}
+#endif
+
+/* One output tile per channel lane: o[i][j] lane l goes to d[l * plane + i * width + j]
+ * for the first rows x cols of the tile and the first nl lanes. With AVX-512 the tile
+ * is transposed into channel-major rows and written with masked 4-float stores. */
+INLINE void store_channels(int m, lanes o[4][4], float *d, int64_t plane, int64_t width, int rows,
+                           int cols, int nl) {
+#ifdef __AVX512F__
+  const __mmask8 mask = (__mmask8)((1u << cols) - 1u);
+  __m256 r[8];
+  if (m == 4) {
+    for (int half = 0; half < 2 && 2 * half < rows; half++) {
+      for (int i = 0; i < 8; i++) r[i] = (__m256)o[2 * half + i / 4][i % 4];
+      transpose8(r);
+      for (int l = 0; l < nl; l++) {
+        float *row = d + l * plane + 2 * half * width;
+        _mm_mask_storeu_ps(row, mask, _mm256_castps256_ps128(r[l]));
+        if (2 * half + 1 < rows)
+          _mm_mask_storeu_ps(row + width, mask, _mm256_extractf128_ps(r[l], 1));
+      }
+    }
+  } else {
+    for (int i = 0; i < 8; i++) r[i] = i < 4 ? (__m256)o[i / 2][i % 2] : _mm256_setzero_ps();
+    transpose8(r);
+    for (int l = 0; l < nl; l++) {
+      const __m128 q = _mm256_castps256_ps128(r[l]);
+      _mm_mask_storeu_ps(d + l * plane, mask, q);
+      if (rows > 1) _mm_mask_storeu_ps(d + l * plane + width, mask, _mm_movehl_ps(q, q));
+    }
+  }
+#else
+  (void)m; /* rows and cols already say it */
+  for (int l = 0; l < nl; l++)
+    for (int i = 0; i < rows; i++)
+      for (int j = 0; j < cols; j++) d[l * plane + i * width + j] = o[i][j][l];
+#endif
+}
+
+/* The output transform with the lanes over channels, for M laid out [xi][tile][k]
+ * (channels contiguous, tiles m_l apart), where lanes over tiles would gather. */
+INLINE void output_channels(int m, const float *mm, size_t m_l, size_t m_xi, int64_t channels,
+                            const float *bias, int relu, float *y, int64_t plane, int64_t height,
+                            int64_t width, int64_t y0, int64_t x0, int tiles) {
+  const int alpha = m + 2;
+  const int rows = height - y0 < m ? (int)(height - y0) : m;
+  for (int t = 0; t < tiles; t++) {
+    const int64_t tx = x0 + (int64_t)t * m;
+    const int cols = width - tx < m ? (int)(width - tx) : m;
+    for (int64_t k = 0; k < channels; k += LANES) {
+      const int nl = channels - k < LANES ? (int)(channels - k) : LANES;
+      lanes s[6][6], tt[4][6], o[4][4], col[6], out[4], add = {0};
+      for (int i = 0; i < alpha; i++)
+        for (int j = 0; j < alpha; j++)
+          s[i][j] = load(mm + (size_t)(i * alpha + j) * m_xi + (size_t)t * m_l + (size_t)k);
+      for (int j = 0; j < alpha; j++) {
+        for (int i = 0; i < alpha; i++) col[i] = s[i][j];
+        if (m == 4)
+          at6(col, out);
+        else
+          at4(col, out);
+        for (int i = 0; i < m; i++) tt[i][j] = out[i];
+      }
+      if (bias) {
+        float b[LANES] = {0};
+        for (int l = 0; l < nl; l++) b[l] = bias[k + l];
+        add = load(b);
+      }
+      for (int i = 0; i < m; i++) {
+        if (m == 4)
+          at6(tt[i], o[i]);
+        else
+          at4(tt[i], o[i]);
+        for (int j = 0; j < m; j++) {
+          const lanes r = o[i][j] + add;
+          o[i][j] = relu ? (lanes)((lanes_i)r & ~(lanes_i)(r < 0.0f)) : r;
+        }
+      }
+      store_channels(m, o, y + k * plane + y0 * width + tx, plane, width, rows, cols, nl);
+    }
+  }
+}
+
 NO_MEMCPY_CALLS static void input_2x2(const float *x, int64_t channels, int64_t plane,
                                       int64_t height, int64_t width, int64_t y0, int64_t x0,
-                                      int tiles, float *v, size_t v_c, size_t v_xi) {
-  input_tiles(2, x, channels, plane, height, width, y0, x0, tiles, v, v_c, v_xi);
+                                      int tiles, int split, float *v, size_t v_c, size_t v_xi,
+                                      size_t jump) {
+  input_tiles(2, x, channels, plane, height, width, y0, x0, tiles, split, v, v_c, v_xi, jump);
 }
 
 NO_MEMCPY_CALLS static void input_4x4(const float *x, int64_t channels, int64_t plane,
                                       int64_t height, int64_t width, int64_t y0, int64_t x0,
-                                      int tiles, float *v, size_t v_c, size_t v_xi) {
-  input_tiles(4, x, channels, plane, height, width, y0, x0, tiles, v, v_c, v_xi);
+                                      int tiles, int split, float *v, size_t v_c, size_t v_xi,
+                                      size_t jump) {
+  input_tiles(4, x, channels, plane, height, width, y0, x0, tiles, split, v, v_c, v_xi, jump);
 }
 
 NO_MEMCPY_CALLS static void output_2x2(const float *mm, size_t m_k, size_t m_l, size_t m_xi,
                                        int64_t channels, const float *bias, int relu, float *y,
                                        int64_t plane, int64_t height, int64_t width, int64_t y0,
                                        int64_t x0, int tiles) {
-  output_tiles(2, mm, m_k, m_l, m_xi, channels, bias, relu, y, plane, height, width, y0, x0, tiles);
+  if (m_k == 1 && m_l != 1)
+    output_channels(2, mm, m_l, m_xi, channels, bias, relu, y, plane, height, width, y0, x0, tiles);
+  else
+    output_tiles(2, mm, m_k, m_l, m_xi, channels, bias, relu, y, plane, height, width, y0, x0,
+                 tiles);
 }
 
 NO_MEMCPY_CALLS static void output_4x4(const float *mm, size_t m_k, size_t m_l, size_t m_xi,
                                        int64_t channels, const float *bias, int relu, float *y,
                                        int64_t plane, int64_t height, int64_t width, int64_t y0,
                                        int64_t x0, int tiles) {
-  output_tiles(4, mm, m_k, m_l, m_xi, channels, bias, relu, y, plane, height, width, y0, x0, tiles);
+  if (m_k == 1 && m_l != 1)
+    output_channels(4, mm, m_l, m_xi, channels, bias, relu, y, plane, height, width, y0, x0, tiles);
+  else
+    output_tiles(4, mm, m_k, m_l, m_xi, channels, bias, relu, y, plane, height, width, y0, x0,
+                 tiles);
 }
 
 const convcl_winograd_fns WINOGRAD_FNS = {

@@ -24,11 +24,6 @@ enum { CHANNEL_CHUNK = 8 };
 
 enum { SLOT_BYTES = 1024 * 1024, KC_MAX = 256, WORKSPACE_FLOOR = 16 * 1024 * 1024, XI_PAD = 16 };
 
-/* Tiles as rows only for fewer tiles than half an NR panel: measured on this machine
- * (AVX-512, NR 32), tiles as columns win from 16 tiles up (ResNet-50's 7x7 layer
- * through F(2x2), 14x14 through F(4x4)) as the output transform reads M in lanes;
- * tiles as rows win 2x at 4 tiles (7x7 through F(4x4)). */
-
 /* The two ways to lay the GEMMs on the microkernel, the solver's tile variants: tiles
  * as the NR columns of B (each transformed input element feeds NR lanes; M comes out
  * tile-contiguous for the output transform), or tiles as the MR rows of A with the
@@ -159,10 +154,15 @@ static int wino_2x2_preferred(const convcl_context *ctx, const convcl_problem *p
          p->n * ceil_div(p->out[1], 2) * ceil_div(p->out[2], 2) >= 32;
 }
 
-/* The variant a plan gets when it does not ask for one. */
+/* The variant a plan gets when it does not ask for one.
+ * Tiles as rows up to half an NR panel of tiles: measured on this machine (AVX-512,
+ * NR 32, one thread), tiles as rows take 0.75x the time of columns at 16 tiles
+ * (ResNet-50's 7x7 layer through F(2x2)) and about half at 4; at 49 tiles (14x14
+ * through F(2x2)) they tie and at 196 (56x56 through F(4x4)) columns win by 5 to 10%,
+ * their runs of tiles being longer and their output transform simpler. */
 static int pick_layout(const convcl_problem *p, int m, const convcl_cpu_isa *isa) {
   const int64_t tiles = p->n * ceil_div(p->out[1], m) * ceil_div(p->out[2], m);
-  return 2 * tiles < isa->nr ? TILES_AS_ROWS : TILES_AS_COLUMNS;
+  return 2 * tiles <= isa->nr ? TILES_AS_ROWS : TILES_AS_COLUMNS;
 }
 
 /* Queried before the variant is known: the larger of the two. */
@@ -341,14 +341,17 @@ static void run_task(const wino_job *job, int64_t task, float *v, float *mbuf) {
 
   /* V: per xi, panels of tw tiles, each C steps of tw values. A run writes part of a
    * cache line per element; all runs go over a few channels at a time, so the other
-   * runs fill the same lines while they are still in L1. */
+   * runs fill the same lines while they are still in L1. A run may cross into the next
+   * panel, once: runs stay in one panel where panels are narrower than a run. */
+  const int64_t narrow = tw < CONVCL_WINOGRAD_LANES ? tw : 0;
   for (int64_t c0 = 0; c0 < s->cg; c0 += CHANNEL_CHUNK)
-    for (tile_run r = run_at(s, t0, t1, t0, tw); r.len > 0;
-         r = run_at(s, t0 + r.local + r.len, t1, t0, tw)) {
+    for (tile_run r = run_at(s, t0, t1, t0, narrow); r.len > 0;
+         r = run_at(s, t0 + r.local + r.len, t1, t0, narrow)) {
       const float *x = job->input + (r.n * p->c + g * s->cg + c0) * ih * iw;
       float *dst = v + (r.local / tw * s->cg + c0) * tw + r.local % tw;
       wp->input(x, min64(CHANNEL_CHUNK, s->cg - c0), ih * iw, ih, iw, r.ty * m - p->pad_begin[1],
-                r.tx * m - p->pad_begin[2], r.len, dst, (size_t)tw, v_xi);
+                r.tx * m - p->pad_begin[2], r.len, (int)(tw - r.local % tw), dst, (size_t)tw, v_xi,
+                (size_t)((s->cg - 1) * tw));
     }
 
   /* M: per xi, [k][tile] (tiles as columns) or [tile][k] (tiles as rows), ldm apart. */
