@@ -140,18 +140,21 @@ static int wino_applicable(const convcl_context *ctx, const convcl_problem *p) {
  * costs per channel pair, so both channel counts must be large: at 16 F(2x2) still
  * wins, F(4x4) needs 32. A run of tiles stays in one tile row, so F(4x4) wants at
  * least 7 tiles (28 outputs) per row and column: on 14x14 its runs fill half the
- * vector lanes and F(2x2) wins, 1.5x over the implicit GEMM. The transformed weights
- * are 16/9 (F2) or 4 (F4) times the weights and are streamed once per run, so with
- * few tiles to reuse them the run is bound by memory: F(2x2) on 7x7 loses at batch 1
- * (16 tiles) and wins 1.5x at batch 2 (32 tiles). */
+ * vector lanes and F(2x2) wins, 2x over the implicit GEMM. The transformed weights
+ * are 16/9 (F2) or 4 (F4) times the weights and every run streams them, so with few
+ * tiles to reuse them the run is bound by memory: F(2x2) on 7x7 (16 tiles, as GEMM
+ * rows) wins 1.2x at 512 channels each way and loses at 1024, and wins 1.5x at 32
+ * tiles; at 4 tiles (4x4 outputs) it loses. */
 static int wino_4x4_preferred(const convcl_context *ctx, const convcl_problem *p) {
   return wino_applicable(ctx, p) && p->c / p->groups >= 32 && p->k / p->groups >= 32 &&
          p->out[1] >= 28 && p->out[2] >= 28;
 }
 
 static int wino_2x2_preferred(const convcl_context *ctx, const convcl_problem *p) {
-  return wino_applicable(ctx, p) && p->c / p->groups >= 16 && p->k / p->groups >= 16 &&
-         p->n * ceil_div(p->out[1], 2) * ceil_div(p->out[2], 2) >= 32;
+  const int64_t cg = p->c / p->groups, kg = p->k / p->groups;
+  const int64_t tiles = p->n * ceil_div(p->out[1], 2) * ceil_div(p->out[2], 2);
+  return wino_applicable(ctx, p) && cg >= 16 && kg >= 16 &&
+         (tiles >= 32 || (tiles >= 16 && cg * kg <= 512 * 512));
 }
 
 /* The variant a plan gets when it does not ask for one.
