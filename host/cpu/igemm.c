@@ -49,7 +49,7 @@ typedef struct blocking {
   int shared;                      /* B packed once for all tasks, before them */
   int64_t packs;                   /* shared: images x groups x nblocks x K blocks */
   size_t shared_bytes;             /* shared: the packed B of all tasks, after the slots */
-  int64_t slots;                   /* threads that get a task: min(threads, tasks) */
+  int64_t slots;                   /* threads that get work: min(threads, tasks or packs) */
   size_t slot_bytes;               /* one thread's workspace, see slot_parts */
 } blocking;
 
@@ -376,8 +376,8 @@ static void block_range(int64_t count, int64_t blocks, int64_t i, int64_t *first
   *end = *first + base + (i < extra);
 }
 
-/* Shared B: every K block of P block ni of unit u (image x groups + group) from
- * k0 = 0, one kc x nc tile after the other, after the slots. */
+/* Shared B, after the slots: per unit u (image x groups + group) and P block ni, the
+ * K blocks one kc x nc tile after the other; this is the one from row k0. */
 static float *shared_tile(const igemm_plan *ip, int64_t u, int64_t ni, int64_t k0) {
   const blocking *b = &ip->blk;
   unsigned char *base = ip->work + (size_t)b->slots * b->slot_bytes;
@@ -409,14 +409,13 @@ static void run_task(const igemm_job *job, int64_t task, unsigned char *slot) {
   slot_parts(b, &tile_bytes, &runs_bytes);
   float *tile = (float *)slot;
   run *runs = (run *)(slot + tile_bytes);
-  const float *shared = b->shared ? shared_tile(ip, n * p->groups + g, ni, 0) : NULL;
   for (int64_t k0 = 0; k0 < b->kdim; k0 += b->kc) {
     const int64_t kc = min64(b->kc, b->kdim - k0);
     /* The bias goes in with the first K block, the ReLU with the last. */
     const int flags = (k0 > 0 ? CONVCL_GEMM_ACCUMULATE : 0) |
                       (p->relu && k0 + kc == b->kdim ? CONVCL_GEMM_RELU : 0);
-    if (shared)
-      tile = (float *)shared + k0 * b->nc;
+    if (b->shared)
+      tile = shared_tile(ip, n * p->groups + g, ni, k0);
     else
       pack_b(p, ip, x, k0, kc, j0, j1 - j0, tile, runs);
     /* B panel by B panel (each stays in L1) over a chunk of A panels that stays in L2. */
