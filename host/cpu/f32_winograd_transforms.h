@@ -19,10 +19,9 @@
 #define LANES CONVCL_WINOGRAD_LANES
 #define INLINE static inline __attribute__((always_inline))
 
-/* Every function taking or returning a lanes vector is inlined, so no call crosses an
- * ABI that would pass it differently with and without AVX. */
+/* Vectors pass by pointer between these helpers, and every helper is inlined anyway:
+ * without AVX, a 32-byte vector passed by value would draw notes about its ABI. */
 #if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wpsabi"
 /* A partial run stores a few floats per element: GCC would make that loop a memcpy
  * call, which costs more than the copy. */
 #define NO_MEMCPY_CALLS __attribute__((optimize("no-tree-loop-distribute-patterns")))
@@ -33,21 +32,17 @@
 typedef float lanes __attribute__((vector_size(LANES * sizeof(float))));
 typedef int32_t lanes_i __attribute__((vector_size(LANES * sizeof(int32_t))));
 
-INLINE lanes load(const float *p) {
-  lanes v;
-  memcpy(&v, p, sizeof v);
-  return v;
-}
+INLINE void load(lanes *v, const float *p) { memcpy(v, p, sizeof *v); }
 
-INLINE void store(float *p, lanes v) { memcpy(p, &v, sizeof v); }
+INLINE void store(float *p, const lanes *v) { memcpy(p, v, sizeof *v); }
 
 /* Lanes [lo, hi) of v to p + lane. */
-INLINE void store_lanes(float *p, lanes v, int lo, int hi) {
+INLINE void store_lanes(float *p, const lanes *v, int lo, int hi) {
 #ifdef __AVX512F__
   const __mmask16 mask = (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
-  _mm512_mask_storeu_ps(p, mask, _mm512_castps256_ps512((__m256)v));
+  _mm512_mask_storeu_ps(p, mask, _mm512_castps256_ps512((__m256)*v));
 #else
-  for (int l = lo; l < hi; l++) p[l] = v[l];
+  for (int l = lo; l < hi; l++) p[l] = (*v)[l];
 #endif
 }
 
@@ -131,7 +126,7 @@ INLINE void load_row(int m, const float *src, int64_t a, int64_t b, lanes d[6]) 
       const int64_t col = (int64_t)m * l + j;
       v[l] = col >= a && col < b ? src[col] : 0.0f;
     }
-    d[j] = load(v);
+    load(&d[j], v);
   }
 #endif
 }
@@ -192,10 +187,10 @@ INLINE void input_tiles(int m, const float *x, int64_t channels, int64_t plane, 
       for (int j = 0; j < alpha; j++) {
         float *dst = v + (size_t)(i * alpha + j) * v_xi;
         if (tiles == LANES && split >= LANES) {
-          store(dst, d[i][j]);
+          store(dst, &d[i][j]);
         } else {
-          store_lanes(dst, d[i][j], 0, split < tiles ? split : tiles);
-          if (split < tiles) store_lanes(dst + jump, d[i][j], split, tiles);
+          store_lanes(dst, &d[i][j], 0, split < tiles ? split : tiles);
+          if (split < tiles) store_lanes(dst + jump, &d[i][j], split, tiles);
         }
       }
     }
@@ -214,7 +209,7 @@ INLINE void output_tiles(int m, const float *mm, size_t m_k, size_t m_l, size_t 
       for (int j = 0; j < alpha; j++) {
         const float *src = mm + (size_t)(i * alpha + j) * m_xi;
         if (m_l == 1) {
-          s[i][j] = load(src);
+          load(&s[i][j], src);
         } else {
           for (int l = 0; l < LANES; l++) s[i][j][l] = src[l * m_l];
         }
@@ -316,7 +311,7 @@ INLINE void output_channels(int m, const float *mm, size_t m_l, size_t m_xi, int
       lanes s[6][6], tt[4][6], o[4][4], col[6], out[4], add = {0};
       for (int i = 0; i < alpha; i++)
         for (int j = 0; j < alpha; j++)
-          s[i][j] = load(mm + (size_t)(i * alpha + j) * m_xi + (size_t)t * m_l + (size_t)k);
+          load(&s[i][j], mm + (size_t)(i * alpha + j) * m_xi + (size_t)t * m_l + (size_t)k);
       for (int j = 0; j < alpha; j++) {
         for (int i = 0; i < alpha; i++) col[i] = s[i][j];
         if (m == 4)
@@ -328,7 +323,7 @@ INLINE void output_channels(int m, const float *mm, size_t m_l, size_t m_xi, int
       if (bias) {
         float b[LANES] = {0};
         for (int l = 0; l < nl; l++) b[l] = bias[k + l];
-        add = load(b);
+        load(&add, b);
       }
       for (int i = 0; i < m; i++) {
         if (m == 4)
