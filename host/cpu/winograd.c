@@ -57,6 +57,12 @@ static size_t slot_bytes(const wino_shape *s) {
   return (s->v_floats + s->m_floats) * sizeof(float);
 }
 
+/* The most workspace a plan takes: max(16 MiB, a quarter of the input and output). */
+static size_t workspace_cap(const convcl_problem *p) {
+  return (size_t)max64(WORKSPACE_FLOOR,
+                       (p->input_elems + p->output_elems) * (int64_t)sizeof(float) / 4);
+}
+
 static void plan_shape(const convcl_problem *p, int m, int layout, const convcl_cpu_isa *isa,
                        int threads, wino_shape *s) {
   s->layout = layout;
@@ -110,12 +116,9 @@ static void plan_shape(const convcl_problem *p, int m, int layout, const convcl_
   /* The output transform reads CONVCL_WINOGRAD_LANES tiles from the last run's start. */
   s->m_floats =
       (size_t)s->xis * s->m_xi + (size_t)(CONVCL_WINOGRAD_LANES * s->kpanels * s->kw_panel);
-  /* Fewer slots than threads where the workspace would pass its cap: at most
-   * max(16 MiB, a quarter of the input and output). */
-  const size_t cap_bytes = (size_t)max64(
-      WORKSPACE_FLOOR, (p->input_elems + p->output_elems) * (int64_t)sizeof(float) / 4);
+  /* Fewer slots than threads where the workspace would pass its cap. */
   s->slots = min64(threads, s->tasks);
-  s->slots = max64(1, min64(s->slots, (int64_t)(cap_bytes / slot_bytes(s))));
+  s->slots = max64(1, min64(s->slots, (int64_t)(workspace_cap(p) / slot_bytes(s))));
 }
 
 typedef struct wino_plan {
@@ -163,21 +166,24 @@ static int wino_2x2_preferred(const convcl_context *ctx, const convcl_problem *p
  * (ResNet-50's 7x7 layer through F(2x2)) and about half at 4; at 49 tiles (14x14
  * through F(2x2)) they tie and at 196 (56x56 through F(4x4)) columns win by 5 to 10%,
  * their runs of tiles being longer and their output transform simpler. */
-static int pick_layout(const convcl_problem *p, int m, const convcl_cpu_isa *isa) {
+static int pick_layout(const convcl_problem *p, int m, const convcl_cpu_isa *isa, int threads,
+                       wino_shape *s) {
   const int64_t tiles = p->n * ceil_div(p->out[1], m) * ceil_div(p->out[2], m);
-  return 2 * tiles <= isa->nr ? TILES_AS_ROWS : TILES_AS_COLUMNS;
+  if (2 * tiles <= isa->nr) return TILES_AS_ROWS;
+  /* One slot of tiles as columns holds all C channels of NR tiles: past the cap (a few
+   * thousand channels), rows need a quarter of that. */
+  plan_shape(p, m, TILES_AS_COLUMNS, isa, threads, s);
+  return slot_bytes(s) <= workspace_cap(p) ? TILES_AS_COLUMNS : TILES_AS_ROWS;
 }
 
-/* Queried before the variant is known: the larger of the two. */
+/* The workspace of the variant a plan without one gets; create() puts the one of the
+ * variant it builds in the plan. */
 static size_t workspace_for(const convcl_context *ctx, const convcl_problem *p, int m) {
-  size_t most = 0;
-  for (int layout = TILES_AS_COLUMNS; layout <= TILES_AS_ROWS; layout++) {
-    wino_shape s;
-    plan_shape(p, m, layout, convcl_cpu_isa_get(), convcl_pool_threads(convcl_cpu_pool(ctx)), &s);
-    const size_t bytes = (size_t)s.slots * slot_bytes(&s);
-    most = bytes > most ? bytes : most;
-  }
-  return most;
+  const convcl_cpu_isa *isa = convcl_cpu_isa_get();
+  const int threads = convcl_pool_threads(convcl_cpu_pool(ctx));
+  wino_shape s;
+  plan_shape(p, m, pick_layout(p, m, isa, threads, &s), isa, threads, &s);
+  return (size_t)s.slots * slot_bytes(&s);
 }
 
 static size_t wino_workspace_4x4(const convcl_context *ctx, const convcl_problem *p) {
@@ -258,11 +264,14 @@ static convcl_status wino_create(convcl_plan *plan, const float *weights, const 
   wp->isa = convcl_cpu_isa_get();
   wp->input = wp->isa->winograd->input[m == 4];
   wp->output = wp->isa->winograd->output[m == 4];
-  const int layout = plan->variant >= 0 ? plan->variant : pick_layout(p, m, wp->isa);
-  plan_shape(p, m, layout, wp->isa, convcl_pool_threads(convcl_cpu_pool(plan->ctx)), &wp->s);
+  const int threads = convcl_pool_threads(convcl_cpu_pool(plan->ctx));
+  const int layout =
+      plan->variant >= 0 ? plan->variant : pick_layout(p, m, wp->isa, threads, &wp->s);
+  plan_shape(p, m, layout, wp->isa, threads, &wp->s);
   const wino_shape *s = &wp->s;
   const size_t packed = (size_t)(p->groups * s->xis * s->cg * s->kpanels_all * s->kw_panel);
   const size_t work = (size_t)s->slots * slot_bytes(s);
+  plan->workspace_bytes = work;
   wp->u = alloc_aligned(packed * sizeof(float));
   wp->work = alloc_aligned(work);
   int ok = wp->u && wp->work;
