@@ -7,21 +7,22 @@
  * A run cuts the tiles of the whole batch (in raster order, image by image) into
  * blocks; a task takes one block of one group, and when there are fewer blocks than
  * threads also a slice of the output channels: it transforms the block's input into
- * NR-column panels in its own workspace slot (the microkernels' B layout), multiplies
- * with the packed-weight GEMM microkernels of host/cpu into M[xi][k][tile], and the
- * output transform adds the bias, applies the ReLU and writes NCHW. */
+ * GEMM panels in its own workspace slot, multiplies them with U through the
+ * packed-weight GEMM microkernels of host/cpu (tiles as the columns of B or as the
+ * rows of A, the two tile variants) into M, and the output transform adds the bias,
+ * applies the ReLU and writes NCHW. */
 #include "cpu.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Slot budget (V and M of one task) so a block's transformed data stays in a 2 MB L2
- * while its GEMMs run; K blocks of the GEMM as in igemm.c, so a kc x NR B panel stays
- * in L1. */
 /* Channels per transform call, see run_task. */
 enum { CHANNEL_CHUNK = 8 };
 
+/* Slot budget (V and M of one task) so a block's transformed data stays in a 2 MB L2
+ * while its GEMMs run; C blocks of the GEMM as in igemm.c, so a kc x NR B panel stays
+ * in L1; the workspace floor; the padding of V and M rows, see plan_shape. */
 enum { SLOT_BYTES = 1024 * 1024, KC_MAX = 256, WORKSPACE_FLOOR = 16 * 1024 * 1024, XI_PAD = 16 };
 
 /* The two ways to lay the GEMMs on the microkernel, the solver's tile variants: tiles
@@ -68,7 +69,7 @@ static void plan_shape(const convcl_problem *p, int m, int layout, const convcl_
   s->layout = layout;
   s->tw_panel = layout == TILES_AS_ROWS ? isa->mr : isa->nr;
   s->kw_panel = layout == TILES_AS_ROWS ? isa->nr : isa->mr;
-  const int64_t nr = s->tw_panel;
+  const int64_t panel = s->tw_panel;
   s->m = m;
   s->alpha = m + 2;
   s->xis = s->alpha * s->alpha;
@@ -82,15 +83,15 @@ static void plan_shape(const convcl_problem *p, int m, int layout, const convcl_
   /* The most whole panels of tiles within the slot budget, then blocks as even as whole
    * panels allow, and at least one task per thread where the tiles allow it. */
   const int64_t per_tile = s->xis * (s->cg + s->kg) * (int64_t)sizeof(float);
-  const int64_t tpanels = ceil_div(s->tiles, nr);
-  const int64_t fit = max64(1, SLOT_BYTES / (per_tile * nr));
+  const int64_t tpanels = ceil_div(s->tiles, panel);
+  const int64_t fit = max64(1, SLOT_BYTES / (per_tile * panel));
   int64_t blocks = ceil_div(tpanels, fit);
   /* A few tasks per thread balance only in whole rounds. */
   if (p->groups * blocks < 4 * threads) {
     const int64_t rounds = ceil_div(p->groups * blocks, threads);
     blocks = min64(tpanels, ceil_div(rounds * threads, p->groups));
   }
-  s->tblock = ceil_div(tpanels, blocks) * nr;
+  s->tblock = ceil_div(tpanels, blocks) * panel;
   s->tblocks = ceil_div(s->tiles, s->tblock);
   /* Too few tile blocks for the threads: split the output channels too; each slice
    * transforms the block's input again, a cost of 1/K of its GEMM. */
