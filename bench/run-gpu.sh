@@ -8,12 +8,14 @@
 # PyTorch's cuDNN (TF32 off) on the same layers, writing CSVs and a plot. Everything it finds and does
 # goes to OUTDIR/gpu-run.log, so a failure to bring OpenCL up is on record.
 # Usage: bench/run-gpu.sh OUTDIR [BUILDDIR]   (BUILDDIR defaults to build-gpu in the source tree)
+# CONVCL_GPU_ALGOS: the bench's --algo list (default all), to fit a short lease.
 set -uo pipefail
 out=${1:?usage: bench/run-gpu.sh OUTDIR}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=${2:-$src/build-gpu}
+algos=${CONVCL_GPU_ALGOS:-all}
 mkdir -p "$build"
 exec > >(tee "$out/gpu-run.log") 2>&1
 
@@ -64,7 +66,7 @@ python3 "$src/tests/conformance.py" "$build/convcl" --device "$gpu" --count 200 
 
 for batch in 1 32; do
   echo "== convcl-bench resnet50, batch $batch, $gpu"
-  "$build/bench/convcl-bench" --suite resnet50 --device "$gpu" --algo all --batch "$batch" \
+  "$build/bench/convcl-bench" --suite resnet50 --device "$gpu" --algo "$algos" --batch "$batch" \
     --runs 10 --resident --format csv --output "$out/resnet50-b$batch-opencl.csv"
   echo "== convcl-bench resnet50, batch $batch, $gpu, tuned"
   "$build/bench/convcl-bench" --suite resnet50 --device "$gpu" --algo auto --tune --batch "$batch" \
