@@ -517,8 +517,8 @@ static const param named_cases[] = {
      .pad_end = ALL(1),
      .size = {7, 7}},
     /* More output channels than positions: on 2 or more threads the CPU implicit GEMM
-     * splits the channels and packs B once for all tasks (several K blocks). */
-    {.name = "small_output_shared_b_relu",
+     * splits the output channels, each task packing the same B (several K blocks). */
+    {.name = "small_output_channel_split_relu",
      .relu = 1,
      .in_channels = 256,
      .out_channels = 256,

@@ -8,11 +8,7 @@
  * workspace, straight from the input, and a register-blocked microkernel multiplies
  * panel pairs. Per spatial dimension a gather table maps (output index, tap) to the
  * input index or -1, as in direct.c, so stride, dilation and every padding mode are
- * resolved while packing and the GEMM never sees them.
- * Where the split gives several tasks the same columns (blocks of M, as small outputs
- * need for threads to share the work), every one of them would pack the same B tiles;
- * there the threads first pack all of B into a shared part of the workspace together,
- * then multiply. */
+ * resolved while packing and the GEMM never sees them. */
 #include "cpu.h"
 
 #include <stdatomic.h>
@@ -29,13 +25,6 @@ enum { KC_MAX = 256, NC_MAX = 256, MC_BYTES = 512 * 1024 };
  * float of B (a copy or a gather) and streaming a float of A from L3 or memory. */
 #define PACK_COST 0.5
 #define STREAM_COST 0.25
-/* Cycles of the extra parallel loop that packs B for all tasks: waking the threads
- * and waiting for the last one. */
-#define PHASE_COST 20000.0
-
-/* Packing B for all tasks at once keeps it in L2 and L3 between the phases only up to
- * this size, which also keeps the workspace within 16 MiB. */
-#define SHARED_MAX ((size_t)8 << 20)
 
 /* How a problem is cut into blocks and tasks; computed the same way by workspace()
  * and create() from the problem, the ISA and the thread count. */
@@ -46,10 +35,7 @@ typedef struct blocking {
   int64_t mblocks, nblocks;        /* M and P split into this many runs of whole panels */
   int64_t nc;                      /* the most columns of one P block, whole panels */
   int64_t tasks;                   /* images x groups x mblocks x nblocks */
-  int shared;                      /* B packed once for all tasks, before them */
-  int64_t packs;                   /* shared: images x groups x nblocks x K blocks */
-  size_t shared_bytes;             /* shared: the packed B of all tasks, after the slots */
-  int64_t slots;                   /* threads that get work: min(threads, tasks or packs) */
+  int64_t slots;                   /* threads that get a task: min(threads, tasks) */
   size_t slot_bytes;               /* one thread's workspace, see slot_parts */
 } blocking;
 
@@ -65,33 +51,22 @@ static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static size_t align64(size_t bytes) { return (bytes + 63) / 64 * 64; }
 
-/* A slot holds the B tile (unless B is shared) and the runs of the current tap (at
- * most one per column). */
+/* A slot holds the B tile and the runs of the current tap (at most one per column). */
 static void slot_parts(const blocking *b, size_t *tile, size_t *runs) {
-  *tile = b->shared ? 0 : align64((size_t)(b->kc * b->nc) * sizeof(float));
+  *tile = align64((size_t)(b->kc * b->nc) * sizeof(float));
   *runs = align64((size_t)b->nc * sizeof(run));
 }
 
-/* The shared B of a split: one kc x nc tile per image, group, P block and K block. */
-static size_t shared_size(const blocking *b, int64_t units, int64_t nblocks, int64_t nc) {
-  return (size_t)(units * nblocks * b->kdim * nc) * sizeof(float);
-}
-
 /* Estimated cycles of the slowest thread for a split: every task multiplies its
- * panels, streams its rows of A once per K block and packs its columns of B, or with
- * shared B all threads pack each column once, before the tasks. */
+ * panels, streams its rows of A once per K block and packs its columns of B. */
 static double split_cost(const blocking *b, const convcl_cpu_isa *isa, int threads, int64_t units,
-                         int64_t mblocks, int64_t nblocks, int shared) {
+                         int64_t mblocks, int64_t nblocks) {
   const int64_t mp = ceil_div(b->mpanels, mblocks), np = ceil_div(b->npanels, nblocks);
   const double kd = (double)b->kdim;
-  const double pack = (double)(np * isa->nr) * kd * PACK_COST;
   const double task = (double)(mp * isa->mr) * (double)(np * isa->nr) * kd / isa->fma_per_cycle +
-                      (double)(mp * isa->mr) * kd * STREAM_COST + (shared ? 0.0 : pack);
-  const double tasks = (double)ceil_div(units * mblocks * nblocks, threads) * task;
-  if (!shared) return tasks;
-  const int64_t kblocks = ceil_div(b->kdim, b->kc);
-  return tasks + (double)ceil_div(units * nblocks * kblocks, threads) * pack / (double)kblocks +
-         PHASE_COST;
+                      (double)(mp * isa->mr) * kd * STREAM_COST +
+                      (double)(np * isa->nr) * kd * PACK_COST;
+  return (double)ceil_div(units * mblocks * nblocks, threads) * task;
 }
 
 static void plan_blocking(const convcl_problem *p, const convcl_cpu_isa *isa, int threads,
@@ -104,33 +79,25 @@ static void plan_blocking(const convcl_problem *p, const convcl_cpu_isa *isa, in
   b->mpanels = ceil_div(b->m, isa->mr);
   b->npanels = ceil_div(b->npos, isa->nr);
   b->kc = ceil_div(b->kdim, ceil_div(b->kdim, KC_MAX));
-  /* Every split with P blocks of at most NC_MAX columns, with B packed per task or
-   * (where several tasks share columns and it fits) shared; the cheapest wins, on a
-   * tie the one with fewer P blocks, then fewer M blocks, then B per task. Splitting P
-   * re-streams A per block, splitting M re-packs B per block unless it is shared, and
-   * too few tasks leave threads idle. */
+  /* Every split with P blocks of at most NC_MAX columns; the cheapest wins, on a tie
+   * the one with fewer P blocks, then fewer M blocks. Splitting P re-streams A per
+   * block, splitting M re-packs B per block, and too few tasks leave threads idle. */
   const int64_t units = p->n * p->groups;
   const int64_t nb_min = ceil_div(b->npanels * isa->nr, NC_MAX);
   const int64_t nb_max = min64(b->npanels, nb_min + 64), mb_max = min64(b->mpanels, 64);
   double best = -1.0;
   for (int64_t nb = nb_min; nb <= nb_max; nb++)
-    for (int64_t mb = 1; mb <= mb_max; mb++)
-      for (int shared = 0; shared <= (threads > 1 && mb > 1); shared++) {
-        const int64_t nc = ceil_div(b->npanels, nb) * isa->nr;
-        if (shared && shared_size(b, units, nb, nc) > SHARED_MAX) continue;
-        const double cost = split_cost(b, isa, threads, units, mb, nb, shared);
-        if (best < 0.0 || cost < best) {
-          best = cost;
-          b->mblocks = mb;
-          b->nblocks = nb;
-          b->shared = shared;
-        }
+    for (int64_t mb = 1; mb <= mb_max; mb++) {
+      const double cost = split_cost(b, isa, threads, units, mb, nb);
+      if (best < 0.0 || cost < best) {
+        best = cost;
+        b->mblocks = mb;
+        b->nblocks = nb;
       }
+    }
   b->nc = ceil_div(b->npanels, b->nblocks) * isa->nr;
   b->tasks = units * b->nblocks * b->mblocks;
-  b->packs = b->shared ? units * b->nblocks * ceil_div(b->kdim, b->kc) : 0;
-  b->slots = min64(threads, b->shared && b->packs > b->tasks ? b->packs : b->tasks);
-  b->shared_bytes = b->shared ? shared_size(b, units, b->nblocks, b->nc) : 0;
+  b->slots = min64(threads, b->tasks);
   size_t tile, runs;
   slot_parts(b, &tile, &runs);
   b->slot_bytes = tile + runs;
@@ -154,7 +121,7 @@ static int igemm_applicable(const convcl_context *ctx, const convcl_problem *p) 
 static size_t igemm_workspace(const convcl_context *ctx, const convcl_problem *p) {
   blocking b;
   plan_blocking(p, convcl_cpu_isa_get(), convcl_pool_threads(convcl_cpu_pool(ctx)), &b);
-  return (size_t)b.slots * b.slot_bytes + b.shared_bytes;
+  return (size_t)b.slots * b.slot_bytes;
 }
 
 static void igemm_destroy(convcl_plan *plan) {
@@ -213,7 +180,7 @@ static convcl_status igemm_create(convcl_plan *plan, const float *weights, const
   const blocking *b = &ip->blk;
   const size_t packed = (size_t)(p->groups * b->mpanels * b->kdim * ip->isa->mr);
   ip->a = alloc_aligned(packed * sizeof(float));
-  ip->work = alloc_aligned((size_t)b->slots * b->slot_bytes + b->shared_bytes);
+  ip->work = alloc_aligned((size_t)b->slots * b->slot_bytes);
   int ok = ip->a && ip->work;
   if (ok && p->has_bias) ok = (ip->bias = malloc((size_t)p->k * sizeof(float))) != NULL;
   for (int i = 0; i < 3 && ok; i++)
@@ -365,7 +332,7 @@ typedef struct igemm_job {
   const igemm_plan *ip;
   const float *input;
   float *output;
-  atomic_int_fast64_t next; /* the next task (or shared B tile) to hand out */
+  atomic_int_fast64_t next; /* the next task to hand out */
 } igemm_job;
 
 /* First and one-past-last panel of block i when count panels go to blocks as evenly
@@ -374,14 +341,6 @@ static void block_range(int64_t count, int64_t blocks, int64_t i, int64_t *first
   const int64_t base = count / blocks, extra = count % blocks;
   *first = i * base + (i < extra ? i : extra);
   *end = *first + base + (i < extra);
-}
-
-/* Shared B, after the slots: per unit u (image x groups + group) and P block ni, the
- * K blocks one kc x nc tile after the other; this is the one from row k0. */
-static float *shared_tile(const igemm_plan *ip, int64_t u, int64_t ni, int64_t k0) {
-  const blocking *b = &ip->blk;
-  unsigned char *base = ip->work + (size_t)b->slots * b->slot_bytes;
-  return (float *)base + ((u * b->nblocks + ni) * b->kdim + k0) * b->nc;
 }
 
 /* One task: the whole K loop for one block of output channels x positions of one
@@ -414,10 +373,7 @@ static void run_task(const igemm_job *job, int64_t task, unsigned char *slot) {
     /* The bias goes in with the first K block, the ReLU with the last. */
     const int flags = (k0 > 0 ? CONVCL_GEMM_ACCUMULATE : 0) |
                       (p->relu && k0 + kc == b->kdim ? CONVCL_GEMM_RELU : 0);
-    if (b->shared)
-      tile = shared_tile(ip, n * p->groups + g, ni, k0);
-    else
-      pack_b(p, ip, x, k0, kc, j0, j1 - j0, tile, runs);
+    pack_b(p, ip, x, k0, kc, j0, j1 - j0, tile, runs);
     /* B panel by B panel (each stays in L1) over a chunk of A panels that stays in L2. */
     const int64_t chunk = MC_BYTES / (int64_t)(kc * mr * sizeof(float)) + 1;
     for (int64_t c0 = m0; c0 < m1; c0 += chunk)
@@ -431,36 +387,6 @@ static void run_task(const igemm_job *job, int64_t task, unsigned char *slot) {
                         (size_t)min64(nr, j1 - col), bias ? bias + row : NULL, flags);
         }
       }
-  }
-}
-
-/* One shared B tile: K block kb of P block ni of one image and group. */
-static void pack_shared(const igemm_job *job, int64_t i, unsigned char *slot) {
-  const convcl_problem *p = job->p;
-  const igemm_plan *ip = job->ip;
-  const blocking *b = &ip->blk;
-  const int64_t kblocks = ceil_div(b->kdim, b->kc), nr = ip->isa->nr;
-  const int64_t kb = i % kblocks, ni = i / kblocks % b->nblocks, u = i / kblocks / b->nblocks;
-  int64_t n0, n1;
-  block_range(b->npanels, b->nblocks, ni, &n0, &n1);
-  const int64_t j0 = n0 * nr, j1 = min64(n1 * nr, b->npos), k0 = kb * b->kc;
-  const float *x =
-      job->input + (u / p->groups * p->c + u % p->groups * b->cg) * p->in[0] * p->in[1] * p->in[2];
-  size_t tile_bytes, runs_bytes;
-  slot_parts(b, &tile_bytes, &runs_bytes);
-  pack_b(p, ip, x, k0, min64(b->kc, b->kdim - k0), j0, j1 - j0, shared_tile(ip, u, ni, k0),
-         (run *)(slot + tile_bytes));
-}
-
-/* One call per workspace slot in the packing phase; each slot pulls shared B tiles
- * until none are left. */
-static void pack_slot(void *arg, int64_t slot) {
-  igemm_job *job = arg;
-  unsigned char *work = job->ip->work + (size_t)slot * job->ip->blk.slot_bytes;
-  for (;;) {
-    const int64_t i = atomic_fetch_add(&job->next, 1);
-    if (i >= job->ip->blk.packs) return;
-    pack_shared(job, i, work);
   }
 }
 
@@ -479,12 +405,7 @@ static convcl_status igemm_run(convcl_plan *plan, const float *input, float *out
   igemm_job job = {.p = &plan->problem, .ip = plan->impl, .input = input, .output = output};
   atomic_init(&job.next, 0);
   const igemm_plan *ip = plan->impl;
-  convcl_pool *pool = convcl_cpu_pool(plan->ctx);
-  if (ip->blk.shared) {
-    convcl_pool_for(pool, ip->blk.slots, pack_slot, &job);
-    atomic_store(&job.next, 0);
-  }
-  convcl_pool_for(pool, min64(ip->blk.slots, ip->blk.tasks), run_slot, &job);
+  convcl_pool_for(convcl_cpu_pool(plan->ctx), ip->blk.slots, run_slot, &job);
   return CONVCL_OK;
 }
 
