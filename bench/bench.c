@@ -779,6 +779,7 @@ static int write_report(const bench *b, const char *format, output_file *file) {
                          .baseline_count = name_count,
                          .runs = (int)b->runs,
                          .warmup = (int)b->warmup,
+                         .resident = b->opt.resident,
                          .verify = b->opt.verify};
   FILE *out = file->f ? file->f : stdout;
   int bad = strcmp(format, "csv") == 0    ? report_csv(out, &report)

@@ -421,7 +421,9 @@ int report_table(FILE *out, const bench_report *report) {
 
   fprintf(out, "convcl %s: median of %d run%s after %d warm-up run%s", CONVCL_VERSION_STRING,
           r->runs, r->runs == 1 ? "" : "s", r->warmup, r->warmup == 1 ? "" : "s");
-  fprintf(out, "; OpenCL times include the host<->device copies\n");
+  fprintf(out, "; %s\n",
+          r->resident ? "resident: no host<->device copies in the timed runs (see notes)"
+                      : "OpenCL times include the host<->device copies");
   for (int i = 0; i < r->device_count; i++) {
     const bench_device *d = &r->devices[i];
     char peak[32] = "peak unknown";

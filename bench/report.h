@@ -50,6 +50,7 @@ typedef struct bench_report {
   const char *const *baseline_names; /* the table's baseline columns */
   int baseline_count;
   int runs, warmup, verify;
+  int resident; /* --resident: OpenCL devices with memory of their own ran without copies */
 } bench_report;
 
 /* Each returns 0, or -1 when writing failed. */

@@ -493,6 +493,7 @@ static void opencl_context_destroy(convcl_context *ctx) {
 
 static const convcl_solver *const opencl_solvers[] = {&convcl_opencl_depthwise_preferred_solver,
                                                       &convcl_opencl_winograd_4x4_preferred_solver,
+                                                      &convcl_opencl_winograd_2x2_preferred_solver,
                                                       &convcl_opencl_igemm_solver,
                                                       &convcl_opencl_depthwise_solver,
                                                       &convcl_opencl_transposed_gemm_solver,

@@ -203,9 +203,10 @@ void convcl_cl_gemm_release(convcl_cl_batched_gemm *g);
 /* 1x1, stride 1, unpadded convolutions: one GEMM per image and group. */
 extern const convcl_solver convcl_opencl_gemm_solver;
 
-/* host/opencl/winograd.c: F(2x2, 3x3) and F(4x4, 3x3); the preferred entry is the one
- * AUTO considers before the implicit GEMM (CPU devices, layers where it was faster). */
+/* host/opencl/winograd.c: F(2x2, 3x3) and F(4x4, 3x3); the preferred entries are the ones
+ * AUTO considers before the implicit GEMM (the layers and devices where they were faster). */
 extern const convcl_solver convcl_opencl_winograd_2x2_solver;
+extern const convcl_solver convcl_opencl_winograd_2x2_preferred_solver;
 extern const convcl_solver convcl_opencl_winograd_4x4_preferred_solver;
 extern const convcl_solver convcl_opencl_winograd_4x4_solver;
 

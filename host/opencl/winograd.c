@@ -69,15 +69,31 @@ static int winograd_4x4_applicable(const convcl_context *ctx, const convcl_probl
   return applicable(p, 4);
 }
 
-/* AUTO prefers F(4x4, 3x3) to the implicit GEMM on CPU devices from 16 tiles and 32
- * channels per group up: measured on PoCL (2 cores, AVX-512), ResNet-50's stride-1 3x3
- * layers at batch 1 ran 1.5x to 1.75x faster at 56x56 to 14x14 (196 to 16 tiles), and
- * 0.5x at 7x7 (4 tiles), where the transformed filters, four times the weights, are
- * read for too few columns. GPUs keep the implicit GEMM: not measured there. */
-static int winograd_4x4_preferred(const convcl_context *ctx, const convcl_problem *p) {
+/* AUTO prefers Winograd to the implicit GEMM from 32 channels per group up (in and out).
+ * On CPU devices F(4x4, 3x3) from 16 tiles: measured on PoCL (2 cores, AVX-512),
+ * ResNet-50's stride-1 3x3 layers at batch 1 ran 1.5x to 1.75x faster at 56x56 to 14x14
+ * (196 to 16 tiles), and 0.5x at 7x7 (4 tiles), where the transformed filters, four times
+ * the weights, are read for too few columns. On GPUs F(4x4) from 128 tiles, else F(2x2):
+ * on an H200 (device-resident, bench/results/nvidia-h200_2026-11-26b) both ran those
+ * layers 3x to 9x faster than the implicit GEMM; at batch 1 (4 to 196 F(4x4) tiles)
+ * F(2x2) was as fast or up to 1.8x faster, at batch 32 (128 to 6272) F(4x4) was 1.25x to
+ * 2.2x faster. */
+static int winograd_channels(const convcl_problem *p) {
+  return p->c / p->groups >= 32 && p->k / p->groups >= 32;
+}
+
+static int on_cpu_device(const convcl_context *ctx) {
   const convcl_opencl_state *cl = ctx->impl;
-  return strcmp(cl->info.type, "cpu") == 0 && applicable(p, 4) && tile_count(p, 4) >= 16 &&
-         p->c / p->groups >= 32 && p->k / p->groups >= 32;
+  return strcmp(cl->info.type, "cpu") == 0;
+}
+
+static int winograd_4x4_preferred(const convcl_context *ctx, const convcl_problem *p) {
+  return applicable(p, 4) && winograd_channels(p) &&
+         tile_count(p, 4) >= (on_cpu_device(ctx) ? 16 : 128);
+}
+
+static int winograd_2x2_preferred(const convcl_context *ctx, const convcl_problem *p) {
+  return !on_cpu_device(ctx) && applicable(p, 2) && winograd_channels(p);
 }
 
 /* V and M: (m + 2)^2 matrices of channels x chunk and out channels x chunk floats. */
@@ -299,6 +315,17 @@ static void winograd_destroy(convcl_plan *plan) {
 const convcl_solver convcl_opencl_winograd_2x2_solver = {
     .algo = CONVCL_ALGO_WINOGRAD_2X2,
     .applicable = winograd_2x2_applicable,
+    .workspace = winograd_2x2_workspace,
+    .create = winograd_2x2_create,
+    .run = winograd_run,
+    .destroy = winograd_destroy,
+    .variant_count = CONVCL_CL_GEMM_VARIANT_COUNT,
+    .variant_names = convcl_cl_gemm_variant_names,
+};
+
+const convcl_solver convcl_opencl_winograd_2x2_preferred_solver = {
+    .algo = CONVCL_ALGO_WINOGRAD_2X2,
+    .applicable = winograd_2x2_preferred,
     .workspace = winograd_2x2_workspace,
     .create = winograd_2x2_create,
     .run = winograd_run,
