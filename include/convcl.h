@@ -224,7 +224,7 @@ typedef enum convcl_algo {
   CONVCL_ALGO_DIRECT,        /* generic direct (gather form for transposed); always applicable */
   CONVCL_ALGO_IMPLICIT_GEMM, /* convolution as a tiled GEMM over packed weights, no im2col buffer */
   CONVCL_ALGO_DEPTHWISE,     /* groups == in_channels: one filter per channel, vectorized along W */
-  CONVCL_ALGO_TRANSPOSED_GEMM, /* transposed as a GEMM over packed weights plus a tiled col2im */
+  CONVCL_ALGO_TRANSPOSED_GEMM, /* transposed as GEMMs over packed weights, no zero insertion */
   CONVCL_ALGO_GEMM,            /* 1x1, stride 1, no padding: one GEMM per group, input as is */
   CONVCL_ALGO_WINOGRAD_2X2,    /* Winograd F(2x2,3x3): 2D 3x3, stride 1, dilation 1, zeros pad */
   CONVCL_ALGO_WINOGRAD_4X4     /* Winograd F(4x4,3x3): as above, fewer multiplies, more rounding */
