@@ -1,4 +1,4 @@
-/* Implicit-GEMM convolution: work-group-tiled for GPUs, one-work-item register-blocked for CPUs. */
+/* Implicit-GEMM convolution: work-group tiles (K split or not) for GPUs, blocks for CPUs. */
 
 /* Per group g, y[n, g*mg + m, p] = bias + sum over kk < kg of A[g][kk][m] * B[kk][(n, p)]:
  * M = out channels per group, N = batch * output positions (one column per pair, so
@@ -61,15 +61,15 @@ float load_tap(const __global float *restrict xb, const int4 t, int id, int ih, 
   return xb[t.x + (id * in_size.y + ih) * in_size.z + iw];
 }
 
-#define IGEMM_PARAMS                                                                          \
+#define IGEMM_PARAMS                                                                         \
   __global const float *restrict x, __global const float *restrict a,                        \
-      __global const int4 *restrict taps, __global const float *restrict bias,                \
-      __global float *restrict y, const int ncols, const int c, const int cg, const int k,    \
+      __global const int4 *restrict taps, __global const float *restrict bias,               \
+      __global float *restrict y, const int ncols, const int c, const int cg, const int k,   \
       const int mg, const int kpad, const int mpad, const int4 in_size, const int4 out_size, \
       const int4 stride, const int4 pad, const int epilogue, const int mode
-#define IGEMM_ARGS                                                                          \
-  x, a, taps, bias, y, ncols, c, cg, k, mg, kpad, mpad, in_size, out_size, stride, pad, \
-      epilogue, mode
+#define IGEMM_ARGS                                                                                \
+  x, a, taps, bias, y, ncols, c, cg, k, mg, kpad, mpad, in_size, out_size, stride, pad, epilogue, \
+      mode
 
 #if !BLOCKED
 
@@ -84,11 +84,11 @@ float load_tap(const __global float *restrict xb, const int4 t, int id, int ih, 
 #error "igemm.cl: the tile sizes do not divide evenly"
 #endif
 
-/* pointwise is a constant at each call, so the compiler builds two specialized copies. */
+/* Sums slices [kbegin, kend) of group g's K into its tile of y. pointwise is a constant
+ * at each call, so the compiler builds two specialized copies. */
 static inline void tiled_body(IGEMM_PARAMS, __local float *restrict as, __local float *restrict bs,
-                              const int pointwise) {
+                              const int pointwise, const int g, const int kbegin, const int kend) {
   const int tx = get_local_id(0), ty = get_local_id(1), lid = ty * TX + tx;
-  const int g = get_group_id(2);
   const int n0 = get_group_id(0) * TN, m0 = get_group_id(1) * TM;
   const int in_plane = in_size.x * in_size.y * in_size.z;
   const int out_hw = out_size.y * out_size.z, out_plane = out_size.x * out_hw;
@@ -109,7 +109,7 @@ static inline void tiled_body(IGEMM_PARAMS, __local float *restrict as, __local 
   for (int i = 0; i < RM; ++i)
     for (int j = 0; j < RN; ++j) acc[i][j] = 0.0f;
 
-  for (int k0 = 0; k0 < kpad; k0 += TK) {
+  for (int k0 = kbegin; k0 < kend; k0 += TK) {
     for (int e = lid; e < TK * TM / 4; e += NT) {
       const int r = e / (TM / 4), q = e % (TM / 4);
       vstore4(vload4(0, ag + (k0 + r) * mpad + 4 * q), 0, as + r * TM + 4 * q);
@@ -155,12 +155,52 @@ static inline void tiled_body(IGEMM_PARAMS, __local float *restrict as, __local 
 
 __kernel __attribute__((reqd_work_group_size(TX, TY, 1))) void igemm(IGEMM_PARAMS) {
   __local float as[TK * TM], bs[TK * TN];
-  tiled_body(IGEMM_ARGS, as, bs, 0);
+  tiled_body(IGEMM_ARGS, as, bs, 0, get_group_id(2), 0, kpad);
 }
 
 __kernel __attribute__((reqd_work_group_size(TX, TY, 1))) void igemm_pointwise(IGEMM_PARAMS) {
   __local float as[TK * TM], bs[TK * TN];
-  tiled_body(IGEMM_ARGS, as, bs, 1);
+  tiled_body(IGEMM_ARGS, as, bs, 1, get_group_id(2), 0, kpad);
+}
+
+/* Split K, for layers whose tiles alone leave most compute units idle: work-group
+ * z = part * groups + g sums slices [part * kpart, (part + 1) * kpart) of group g's K
+ * into part's own copy of y (y holds them all, [parts][batch][k][out positions]),
+ * without bias or ReLU; igemm_splitk_reduce adds the parts up. The host keeps
+ * parts * batch * k * out positions within int. */
+static inline void splitk_body(IGEMM_PARAMS, const int kpart, __local float *restrict as,
+                               __local float *restrict bs, const int pointwise) {
+  const int groups = k / mg, part = get_group_id(2) / groups;
+  const int kbegin = part * kpart;
+  tiled_body(x, a, taps, bias, y + part * ncols * k, ncols, c, cg, k, mg, kpad, mpad, in_size,
+             out_size, stride, pad, 0, mode, as, bs, pointwise, get_group_id(2) - part * groups,
+             kbegin, min(kbegin + kpart, kpad));
+}
+
+__kernel __attribute__((reqd_work_group_size(TX, TY, 1))) void igemm_splitk(IGEMM_PARAMS,
+                                                                            const int kpart) {
+  __local float as[TK * TM], bs[TK * TN];
+  splitk_body(IGEMM_ARGS, kpart, as, bs, 0);
+}
+
+__kernel __attribute__((reqd_work_group_size(TX, TY, 1))) void igemm_splitk_pointwise(
+    IGEMM_PARAMS, const int kpart) {
+  __local float as[TK * TM], bs[TK * TN];
+  splitk_body(IGEMM_ARGS, kpart, as, bs, 1);
+}
+
+/* Split K's second pass, one work-item per element of y (total of them): the parts'
+ * sum, in part order, then the bias and ReLU. Reads of each part are coalesced. */
+__kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void igemm_splitk_reduce(
+    __global const float *restrict parts_y, __global const float *restrict bias,
+    __global float *restrict y, const int total, const int parts, const int k, const int out_plane,
+    const int epilogue) {
+  const int i = get_global_id(0);
+  if (i >= total) return;
+  float sum = parts_y[i];
+  for (int part = 1; part < parts; ++part) sum += parts_y[part * total + i];
+  if (epilogue & EPILOGUE_BIAS) sum += bias[i / out_plane % k];
+  y[i] = relu_if(sum, epilogue);
 }
 
 #else /* BLOCKED */
@@ -189,8 +229,8 @@ void carry(int16 *lo, int16 *hi, const int size) {
   }
 }
 
-static inline void blocked_body(IGEMM_PARAMS, __local float *restrict bp, __local float *restrict cs,
-                                const int pointwise) {
+static inline void blocked_body(IGEMM_PARAMS, __local float *restrict bp,
+                                __local float *restrict cs, const int pointwise) {
   const int g = get_group_id(2);
   const int n0 = get_group_id(0) * TN, m0 = get_group_id(1) * TM;
   const int in_plane = in_size.x * in_size.y * in_size.z;

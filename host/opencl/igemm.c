@@ -1,6 +1,8 @@
 /* OpenCL implicit-GEMM solver (kernels/igemm.cl): every non-transposed convolution as
  * a tiled GEMM per group, weights packed once at plan time, input tiles gathered by the
- * kernel into local memory, so no im2col buffer and no workspace. */
+ * kernel into local memory, so no im2col buffer. The split-K variants, for GPU layers
+ * with too few tiles to fill the device, sum parts of K apart into a workspace that a
+ * second kernel adds up. */
 #include "opencl/opencl.h"
 
 #include <limits.h>
@@ -11,6 +13,7 @@
 typedef struct igemm_tiles {
   convcl_cl_program_id program;
   int blocked, tm, tn, tk, rm, rn;
+  int splitk; /* K in parts (tiled kernels only): igemm_splitk, then igemm_splitk_reduce */
 } igemm_tiles;
 
 /* Each variant's numbers are written once: IGEMM_OPTIONS turns them into the build
@@ -36,21 +39,42 @@ const char convcl_cl_igemm_small_options[] = IGEMM_APPLY(IGEMM_OPTIONS, IGEMM_SM
 const char convcl_cl_igemm_cpu_options[] = IGEMM_APPLY(IGEMM_OPTIONS, IGEMM_CPU_TILES);
 
 static const igemm_tiles gpu_tiles = {CONVCL_CL_PROGRAM_IGEMM_GPU,
-                                      IGEMM_APPLY(IGEMM_FIELDS, IGEMM_GPU_TILES)};
+                                      IGEMM_APPLY(IGEMM_FIELDS, IGEMM_GPU_TILES), 0};
 static const igemm_tiles small_tiles = {CONVCL_CL_PROGRAM_IGEMM_SMALL,
-                                        IGEMM_APPLY(IGEMM_FIELDS, IGEMM_SMALL_TILES)};
+                                        IGEMM_APPLY(IGEMM_FIELDS, IGEMM_SMALL_TILES), 0};
 static const igemm_tiles cpu_tiles = {CONVCL_CL_PROGRAM_IGEMM_CPU,
-                                      IGEMM_APPLY(IGEMM_FIELDS, IGEMM_CPU_TILES)};
+                                      IGEMM_APPLY(IGEMM_FIELDS, IGEMM_CPU_TILES), 0};
+static const igemm_tiles gpu_splitk_tiles = {CONVCL_CL_PROGRAM_IGEMM_GPU,
+                                             IGEMM_APPLY(IGEMM_FIELDS, IGEMM_GPU_TILES), 1};
+static const igemm_tiles small_splitk_tiles = {CONVCL_CL_PROGRAM_IGEMM_SMALL,
+                                               IGEMM_APPLY(IGEMM_FIELDS, IGEMM_SMALL_TILES), 1};
 
-/* The solver's tile variants, in the order of variant_names. */
-static const igemm_tiles *const variants[] = {&gpu_tiles, &small_tiles, &cpu_tiles};
-static const char *const variant_names[] = {"gpu", "small", "cpu"};
+/* The solver's tile variants, in the order of variant_names; new ones go last, so the
+ * indices that tuning records and benches name keep their meaning. */
+static const igemm_tiles *const variants[] = {&gpu_tiles, &small_tiles, &cpu_tiles,
+                                              &gpu_splitk_tiles, &small_splitk_tiles};
+static const char *const variant_names[] = {"gpu", "small", "cpu", "gpu_splitk", "small_splitk"};
+
+/* Split K: a grid under SPLITK_FILL work-groups per compute unit leaves the device half
+ * idle (ResNet-50's late layers on an H200: 8 to 16 tiles for 132 units), so K is split
+ * until it reaches that, when K has SPLITK_MIN_SLICES TK slices or more; each part keeps
+ * SPLITK_MIN_PART_SLICES or more, so the partial sums' traffic stays small next to the
+ * GEMM, and there are at most SPLITK_MAX_PARTS. The partial outputs may take
+ * SPLITK_WORKSPACE_MIN bytes, or a quarter of the input and output's bytes if more. */
+enum {
+  SPLITK_FILL = 2,
+  SPLITK_MIN_SLICES = 8,
+  SPLITK_MIN_PART_SLICES = 4,
+  SPLITK_MAX_PARTS = 32,
+  SPLITK_WORKSPACE_MIN = 16 << 20
+};
 
 typedef struct igemm_plan {
-  cl_kernel kernel;
+  cl_kernel kernel, reduce; /* reduce: split K's second kernel, else NULL */
   cl_mem weights, taps, bias;
+  cl_mem partials; /* split K: [parts][batch][k][out positions] */
   convcl_cl_io io;
-  size_t global[3], local[3];
+  size_t global[3], local[3], reduce_global;
 } igemm_plan;
 
 /* What limits the variants a device can run. */
@@ -106,15 +130,53 @@ static int64_t tiles_mpad(const igemm_tiles *t, int64_t mg) {
   return round_up(mg, t->blocked ? t->rm : t->tm);
 }
 
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* Work-groups of an unsplit launch of t's tiles. */
+static int64_t tiles_groups(const convcl_problem *p, const igemm_tiles *t) {
+  const int64_t ncols = p->n * p->out[0] * p->out[1] * p->out[2], mg = p->k / p->groups;
+  return (ncols + t->tn - 1) / t->tn * ((mg + t->tm - 1) / t->tm) * p->groups;
+}
+
+/* The parts split-K tiles t cut K into (see SPLITK_FILL); forced (the variant was asked
+ * for by name), at least 2 where K has 2 slices, so tests exercise the split on small
+ * problems. Parts have equal whole slices but the last, which may have fewer. */
+static int splitk_parts(const convcl_problem *p, const igemm_tiles *t, int compute_units,
+                        int forced) {
+  const int64_t slices = tiles_kpad(t, p->c / p->groups * p->kernel_elems) / t->tk;
+  const int64_t groups = tiles_groups(p, t), target = (int64_t)SPLITK_FILL * compute_units;
+  int64_t parts = 1;
+  if (groups < target && slices >= SPLITK_MIN_SLICES)
+    parts = min64(min64((target + groups - 1) / groups, slices / SPLITK_MIN_PART_SLICES),
+                  SPLITK_MAX_PARTS);
+  if (forced && slices >= 2 && parts < 2) parts = 2;
+  /* The workspace bound, and the kernels' int offsets into it. */
+  const int64_t io_bytes = (p->input_elems + p->output_elems) * (int64_t)sizeof(float);
+  const int64_t cap = io_bytes / 4 > SPLITK_WORKSPACE_MIN ? io_bytes / 4 : SPLITK_WORKSPACE_MIN;
+  parts = min64(parts,
+                min64(cap / (p->output_elems * (int64_t)sizeof(float)), INT_MAX / p->output_elems));
+  if (parts < 1) return 1;
+  const int64_t per_part = (slices + parts - 1) / parts;
+  return (int)((slices + per_part - 1) / per_part);
+}
+
 /* The variants to try on this device, best first; returns how many: variant alone, or
- * for -1 the device's own tiles, then the small ones. */
-static int candidates(const device_limits *lim, int variant, const igemm_tiles *out[2]) {
+ * for -1 the device's own tiles, then the small ones; on GPUs split K where
+ * splitk_parts would split it. */
+static int candidates(const convcl_opencl_state *cl, const device_limits *lim,
+                      const convcl_problem *p, int variant, const igemm_tiles *out[2]) {
   if (variant >= 0) {
     out[0] = variants[variant];
     return 1;
   }
-  out[0] = lim->is_cpu ? &cpu_tiles : &gpu_tiles;
-  out[1] = &small_tiles;
+  if (lim->is_cpu) {
+    out[0] = &cpu_tiles;
+    out[1] = &small_tiles;
+    return 2;
+  }
+  const int units = cl->info.compute_units;
+  out[0] = splitk_parts(p, &gpu_splitk_tiles, units, 0) >= 2 ? &gpu_splitk_tiles : &gpu_tiles;
+  out[1] = splitk_parts(p, &small_splitk_tiles, units, 0) >= 2 ? &small_splitk_tiles : &small_tiles;
   return 2;
 }
 
@@ -146,16 +208,33 @@ static int igemm_applicable(const convcl_context *ctx, const convcl_problem *p) 
   device_limits lim;
   const igemm_tiles *tries[2];
   if (p->transposed || !query_limits(ctx->impl, &lim)) return 0;
-  const int count = candidates(&lim, -1, tries);
+  const int count = candidates(ctx->impl, &lim, p, -1, tries);
   for (int i = 0; i < count; ++i)
     if (tiles_fit(tries[i], &lim) && fits_int(p, tries[i])) return 1;
   return 0;
 }
 
+/* The partial outputs' bytes for tiles t; 0 unless split K. */
+static size_t splitk_bytes(const convcl_opencl_state *cl, const convcl_problem *p,
+                           const igemm_tiles *t, int forced) {
+  if (!t->splitk) return 0;
+  return (size_t)splitk_parts(p, t, cl->info.compute_units, forced) * (size_t)p->output_elems *
+         sizeof(float);
+}
+
+/* The variant -1 may build is not known before its kernel is: the most of those it may
+ * take. create() then reports what it built. */
 static size_t igemm_workspace(const convcl_context *ctx, const convcl_problem *p) {
-  (void)ctx;
-  (void)p;
-  return 0;
+  device_limits lim;
+  const igemm_tiles *tries[2];
+  size_t most = 0;
+  if (!query_limits(ctx->impl, &lim)) return 0;
+  const int count = candidates(ctx->impl, &lim, p, -1, tries);
+  for (int i = 0; i < count; ++i) {
+    const size_t bytes = splitk_bytes(ctx->impl, p, tries[i], 0);
+    if (tiles_fit(tries[i], &lim) && fits_int(p, tries[i]) && bytes > most) most = bytes;
+  }
+  return most;
 }
 
 static int is_pointwise(const convcl_problem *p) {
@@ -168,6 +247,8 @@ static int is_pointwise(const convcl_problem *p) {
 static void igemm_free(igemm_plan *st) {
   if (!st) return;
   if (st->kernel) clReleaseKernel(st->kernel);
+  if (st->reduce) clReleaseKernel(st->reduce);
+  if (st->partials) clReleaseMemObject(st->partials);
   if (st->weights) clReleaseMemObject(st->weights);
   if (st->taps) clReleaseMemObject(st->taps);
   if (st->bias) clReleaseMemObject(st->bias);
@@ -178,7 +259,7 @@ static void igemm_free(igemm_plan *st) {
 /* The first candidate variant (plan->variant, or the device's pick) that fits the
  * device, the problem and, once compiled, the kernel's own work-group limit (registers
  * can lower it below the device's). */
-static convcl_status pick_kernel(convcl_plan *plan, const char *name, const igemm_tiles **tiles,
+static convcl_status pick_kernel(convcl_plan *plan, int pointwise, const igemm_tiles **tiles,
                                  cl_kernel *kernel) {
   convcl_opencl_state *cl = plan->ctx->impl;
   device_limits lim;
@@ -186,11 +267,14 @@ static convcl_status pick_kernel(convcl_plan *plan, const char *name, const igem
   if (!query_limits(cl, &lim))
     return convcl_error(CONVCL_ERROR_DEVICE, "OpenCL implicit GEMM: cannot query '%s' limits",
                         cl->info.name);
-  const int count = candidates(&lim, plan->variant, tries);
+  const int count = candidates(cl, &lim, &plan->problem, plan->variant, tries);
   for (int i = 0; i < count; ++i) {
     if (!tiles_fit(tries[i], &lim) || !fits_int(&plan->problem, tries[i])) continue;
+    static const char *const names[2][2] = {{"igemm", "igemm_pointwise"},
+                                            {"igemm_splitk", "igemm_splitk_pointwise"}};
     cl_kernel k;
-    convcl_status status = convcl_opencl_kernel(plan->ctx, tries[i]->program, name, &k);
+    convcl_status status =
+        convcl_opencl_kernel(plan->ctx, tries[i]->program, names[tries[i]->splitk][pointwise], &k);
     if (status != CONVCL_OK) return status;
     size_t kernel_wg = 0;
     const cl_int err = clGetKernelWorkGroupInfo(k, cl->device, CL_KERNEL_WORK_GROUP_SIZE,
@@ -259,8 +343,10 @@ static cl_int4 dims3(const int64_t v[3]) {
   return r;
 }
 
-/* Binds every argument but input and output once; run() binds those and launches. */
-static convcl_status set_args(igemm_plan *st, const convcl_problem *p, int64_t kpad, int64_t mpad) {
+/* Binds every argument but input and output once (split K: the partial outputs in the
+ * GEMM kernel's output's place, and the reduce kernel's); run() binds those and launches. */
+static convcl_status set_args(igemm_plan *st, const convcl_problem *p, int64_t kpad, int64_t mpad,
+                              int parts, int64_t kpart) {
   const cl_int ncols = (cl_int)(p->n * p->out[0] * p->out[1] * p->out[2]);
   const cl_int c = (cl_int)p->c, cg = (cl_int)(p->c / p->groups), k = (cl_int)p->k,
                mg = (cl_int)(p->k / p->groups), kpad_i = (cl_int)kpad, mpad_i = (cl_int)mpad;
@@ -288,7 +374,26 @@ static convcl_status set_args(igemm_plan *st, const convcl_problem *p, int64_t k
       {16, sizeof epilogue, &epilogue},
       {17, sizeof mode, &mode},
   };
-  return convcl_opencl_set_args(st->kernel, args, sizeof args / sizeof args[0]);
+  convcl_status status = convcl_opencl_set_args(st->kernel, args, sizeof args / sizeof args[0]);
+  if (status != CONVCL_OK || !st->reduce) return status;
+  const cl_int kpart_i = (cl_int)kpart, total = (cl_int)p->output_elems, parts_i = parts,
+               out_plane = (cl_int)(p->out[0] * p->out[1] * p->out[2]);
+  const convcl_cl_arg splitk_args[] = {{4, sizeof(cl_mem), &st->partials},
+                                       {18, sizeof kpart_i, &kpart_i}};
+  const convcl_cl_arg reduce_args[] = {
+      {0, sizeof(cl_mem), &st->partials},
+      {1, sizeof(cl_mem), &bias},
+      {3, sizeof total, &total},
+      {4, sizeof parts_i, &parts_i},
+      {5, sizeof k, &k},
+      {6, sizeof out_plane, &out_plane},
+      {7, sizeof epilogue, &epilogue},
+  };
+  status = convcl_opencl_set_args(st->kernel, splitk_args, 2);
+  if (status == CONVCL_OK)
+    status =
+        convcl_opencl_set_args(st->reduce, reduce_args, sizeof reduce_args / sizeof reduce_args[0]);
+  return status;
 }
 
 static convcl_status igemm_create(convcl_plan *plan, const float *weights, const float *bias) {
@@ -301,13 +406,24 @@ static convcl_status igemm_create(convcl_plan *plan, const float *weights, const
 
   igemm_plan *st = calloc(1, sizeof *st);
   if (!st) return convcl_error(CONVCL_ERROR_OUT_OF_MEMORY, "out of host memory creating a plan");
-  convcl_status status =
-      pick_kernel(plan, pointwise ? "igemm_pointwise" : "igemm", &tiles, &st->kernel);
+  convcl_status status = pick_kernel(plan, pointwise, &tiles, &st->kernel);
   if (status != CONVCL_OK) goto cleanup;
 
   const int64_t kg = p->c / p->groups * p->kernel_elems, mg = p->k / p->groups;
   const int64_t kpad = tiles_kpad(tiles, kg), mpad = tiles_mpad(tiles, mg);
   const int64_t ncols = p->n * p->out[0] * p->out[1] * p->out[2];
+  const int parts =
+      tiles->splitk ? splitk_parts(p, tiles, cl->info.compute_units, plan->variant >= 0) : 1;
+  const int64_t slices = kpad / tiles->tk, kpart = (slices + parts - 1) / parts * tiles->tk;
+  plan->workspace_bytes = splitk_bytes(cl, p, tiles, plan->variant >= 0);
+  if (tiles->splitk) {
+    status = convcl_opencl_kernel(plan->ctx, tiles->program, "igemm_splitk_reduce", &st->reduce);
+    if (status != CONVCL_OK) goto cleanup;
+    status = convcl_opencl_buffer(cl, "split-K partial output", plan->workspace_bytes,
+                                  CL_MEM_READ_WRITE, &st->partials);
+    if (status != CONVCL_OK) goto cleanup;
+    st->reduce_global = (size_t)round_up(p->output_elems, (int64_t)cl->wg);
+  }
   packed = pack_weights(p, weights, kg, kpad, mpad, tiles->blocked ? tiles->rm : mpad);
   if (!packed) goto out_of_memory;
   status = convcl_opencl_upload(cl, "packed weight", packed,
@@ -327,10 +443,10 @@ static convcl_status igemm_create(convcl_plan *plan, const float *weights, const
   tiles_local(tiles, st->local);
   st->global[0] = (size_t)((ncols + tiles->tn - 1) / tiles->tn) * st->local[0];
   st->global[1] = (size_t)((mg + tiles->tm - 1) / tiles->tm) * st->local[1];
-  st->global[2] = (size_t)p->groups;
+  st->global[2] = (size_t)(p->groups * parts);
   status = convcl_cl_io_create(cl, p, &st->io);
   if (status != CONVCL_OK) goto cleanup;
-  status = set_args(st, p, kpad, mpad);
+  status = set_args(st, p, kpad, mpad, parts, kpart);
   if (status != CONVCL_OK) goto cleanup;
   plan->impl = st;
   st = NULL;
@@ -349,10 +465,17 @@ static convcl_status igemm_run(convcl_plan *plan, const float *input, float *out
   const convcl_opencl_state *cl = plan->ctx->impl;
   const igemm_plan *st = plan->impl;
   convcl_cl_run run;
-  convcl_status status = convcl_cl_io_begin(cl, &st->io, st->kernel, 0, 4, input, output, &run);
+  /* Split K: the GEMM reads the input, the reduce kernel (argument 2) writes the output;
+   * the in-order queue runs them one after the other. */
+  convcl_status status =
+      convcl_cl_io_begin_kernels(cl, &st->io, st->kernel, 0, st->reduce ? st->reduce : st->kernel,
+                                 st->reduce ? 2 : 4, input, output, &run);
   if (status == CONVCL_OK) {
-    const cl_int err = clEnqueueNDRangeKernel(cl->queue, st->kernel, 3, NULL, st->global, st->local,
-                                              0, NULL, NULL);
+    cl_int err = clEnqueueNDRangeKernel(cl->queue, st->kernel, 3, NULL, st->global, st->local, 0,
+                                        NULL, NULL);
+    if (err == CL_SUCCESS && st->reduce)
+      err = clEnqueueNDRangeKernel(cl->queue, st->reduce, 1, NULL, &st->reduce_global, &cl->wg, 0,
+                                   NULL, NULL);
     if (err != CL_SUCCESS) status = convcl_cl_fail("clEnqueueNDRangeKernel", err);
   }
   return convcl_cl_io_end(cl, &st->io, &run, status, output);
