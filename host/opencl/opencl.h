@@ -19,6 +19,7 @@ extern const char convcl_cl_transposed_gemm[];
 /* host/opencl/igemm.c: the tile-size build options of each igemm.cl variant. */
 extern const char convcl_cl_igemm_gpu_options[];
 extern const char convcl_cl_igemm_small_options[];
+extern const char convcl_cl_igemm_large_options[];
 extern const char convcl_cl_igemm_cpu_options[];
 /* host/opencl/gemm.c: the same for gemm.cl. */
 extern const char convcl_cl_gemm_gpu_options[];
@@ -36,6 +37,7 @@ typedef enum convcl_cl_program_id {
   CONVCL_CL_PROGRAM_TRANSPOSED,
   CONVCL_CL_PROGRAM_IGEMM_GPU,
   CONVCL_CL_PROGRAM_IGEMM_SMALL,
+  CONVCL_CL_PROGRAM_IGEMM_LARGE,
   CONVCL_CL_PROGRAM_IGEMM_CPU,
   CONVCL_CL_PROGRAM_DEPTHWISE,
   CONVCL_CL_PROGRAM_GEMM_GPU,
