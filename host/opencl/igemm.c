@@ -182,9 +182,13 @@ static int candidates(const convcl_opencl_state *cl, const device_limits *lim,
     return 2;
   }
   const int units = cl->info.compute_units;
-  /* Large tiles where they alone fill the device (batched layers): on an H200 the
-   * 64x64 ones reached only 15 to 35 % of the FMA peak there. */
-  if (tiles_groups(p, &large_tiles) >= (int64_t)SPLITK_FILL * units) {
+  /* Large tiles where they alone fill the device (batched layers), with 128 out channels
+   * per group or more and stride 1: on an H200 at batch 32 they ran ResNet-50's 1x1
+   * stride-1 layers 1.06x to 1.22x faster than the 64x64 ones, but layers of 64 out
+   * channels (half of each tile idle) 1.45x to 1.6x slower, and strided ones up to 1.2x
+   * slower (bench/results/nvidia-h200_2026-11-26b). */
+  if (p->k / p->groups >= 128 && p->stride[0] == 1 && p->stride[1] == 1 && p->stride[2] == 1 &&
+      tiles_groups(p, &large_tiles) >= (int64_t)SPLITK_FILL * units) {
     out[0] = &large_tiles;
     out[1] = &gpu_tiles;
     return 2;
