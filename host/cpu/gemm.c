@@ -93,12 +93,15 @@ static int gemm_applicable(const convcl_context *ctx, const convcl_problem *p) {
   return 1;
 }
 
-/* Where it measured faster than implicit_gemm (ResNet-50's 1x1 layers, one thread,
- * AVX-512): one K block and enough positions. Deeper inputs re-read the rows of B that
- * L1 could not keep, and a few positions leave the masked edge tile a large share. */
+/* Where it measured faster than implicit_gemm (ResNet-50's 1x1 layers, AVX-512): from
+ * 256 positions on, with several threads everywhere (they share the memory bandwidth
+ * that packing B spends: 1.3-1.45x on 56 x 56 layers at 2 threads), alone only within
+ * one K block (deeper inputs re-read the rows of B that L1 could not keep). With few
+ * positions the masked edge tile is a large share and implicit_gemm wins. */
 static int gemm_preferred(const convcl_context *ctx, const convcl_problem *p) {
-  return gemm_applicable(ctx, p) && p->c / p->groups <= KC_MAX &&
-         p->out[0] * p->out[1] * p->out[2] >= PREFERRED_MIN_POSITIONS;
+  const int threads = convcl_pool_threads(convcl_cpu_pool(ctx));
+  return gemm_applicable(ctx, p) && p->out[0] * p->out[1] * p->out[2] >= PREFERRED_MIN_POSITIONS &&
+         (threads > 1 || p->c / p->groups <= KC_MAX);
 }
 
 static size_t gemm_workspace(const convcl_context *ctx, const convcl_problem *p) {
