@@ -36,6 +36,11 @@ INLINE void load(lanes *v, const float *p) { memcpy(v, p, sizeof *v); }
 
 INLINE void store(float *p, const lanes *v) { memcpy(p, v, sizeof *v); }
 
+/* x in every lane of v; exact, -0.0 included, which (lanes){0} + x would make +0.0. */
+INLINE void broadcast(lanes *v, float x) {
+  for (int l = 0; l < LANES; l++) (*v)[l] = x;
+}
+
 /* Lanes [lo, hi) of v to p + lane. */
 INLINE void store_lanes(float *p, const lanes *v, int lo, int hi) {
 #ifdef __AVX512F__
@@ -197,6 +202,31 @@ INLINE void input_tiles(int m, const float *x, int64_t channels, int64_t plane, 
   }
 }
 
+/* o = A^T s A, the m x m output of one tile per lane, plus add, then ReLU where relu. */
+INLINE void output_transform(int m, lanes s[6][6], const lanes *add, int relu, lanes o[4][4]) {
+  const int alpha = m + 2;
+  lanes t[4][6], col[6], out[4];
+  for (int j = 0; j < alpha; j++) {
+    for (int i = 0; i < alpha; i++) col[i] = s[i][j];
+    if (m == 4)
+      at6(col, out);
+    else
+      at4(col, out);
+    for (int i = 0; i < m; i++) t[i][j] = out[i];
+  }
+  for (int i = 0; i < m; i++) {
+    if (m == 4)
+      at6(t[i], o[i]);
+    else
+      at4(t[i], o[i]);
+    for (int j = 0; j < m; j++) {
+      const lanes r = o[i][j] + *add;
+      /* torch.relu keeps NaN: only lanes that compare below zero become zero. */
+      o[i][j] = relu ? (lanes)((lanes_i)r & ~(lanes_i)(r < 0.0f)) : r;
+    }
+  }
+}
+
 /* Output transform of a run of tiles; see convcl_winograd_output_fn. */
 INLINE void output_tiles(int m, const float *mm, size_t m_k, size_t m_l, size_t m_xi,
                          int64_t channels, const float *bias, int relu, float *y, int64_t plane,
@@ -204,7 +234,7 @@ INLINE void output_tiles(int m, const float *mm, size_t m_k, size_t m_l, size_t 
   const int alpha = m + 2;
   const int64_t cols = width - x0 < (int64_t)tiles * m ? width - x0 : (int64_t)tiles * m;
   for (int64_t k = 0; k < channels; k++, mm += m_k, y += plane) {
-    lanes s[6][6], t[4][6], o[4][4], col[6], out[4];
+    lanes s[6][6], o[4][4], add;
     for (int i = 0; i < alpha; i++)
       for (int j = 0; j < alpha; j++) {
         const float *src = mm + (size_t)(i * alpha + j) * m_xi;
@@ -214,26 +244,8 @@ INLINE void output_tiles(int m, const float *mm, size_t m_k, size_t m_l, size_t 
           for (int l = 0; l < LANES; l++) s[i][j][l] = src[l * m_l];
         }
       }
-    for (int j = 0; j < alpha; j++) {
-      for (int i = 0; i < alpha; i++) col[i] = s[i][j];
-      if (m == 4)
-        at6(col, out);
-      else
-        at4(col, out);
-      for (int i = 0; i < m; i++) t[i][j] = out[i];
-    }
-    const float add = bias ? bias[k] : 0.0f;
-    for (int i = 0; i < m; i++) {
-      if (m == 4)
-        at6(t[i], o[i]);
-      else
-        at4(t[i], o[i]);
-      for (int j = 0; j < m; j++) {
-        const lanes r = o[i][j] + add;
-        /* torch.relu keeps NaN: only lanes that compare below zero become zero. */
-        o[i][j] = relu ? (lanes)((lanes_i)r & ~(lanes_i)(r < 0.0f)) : r;
-      }
-    }
+    broadcast(&add, bias ? bias[k] : 0.0f);
+    output_transform(m, s, &add, relu, o);
     for (int i = 0; i < m && y0 + i < height; i++)
       store_row(m, o[i], y + (y0 + i) * width + x0, cols);
   }
@@ -308,33 +320,16 @@ INLINE void output_channels(int m, const float *mm, size_t m_l, size_t m_xi, int
     const int cols = width - tx < m ? (int)(width - tx) : m;
     for (int64_t k = 0; k < channels; k += LANES) {
       const int nl = channels - k < LANES ? (int)(channels - k) : LANES;
-      lanes s[6][6], tt[4][6], o[4][4], col[6], out[4], add = {0};
+      lanes s[6][6], o[4][4], add = {0};
       for (int i = 0; i < alpha; i++)
         for (int j = 0; j < alpha; j++)
           load(&s[i][j], mm + (size_t)(i * alpha + j) * m_xi + (size_t)t * m_l + (size_t)k);
-      for (int j = 0; j < alpha; j++) {
-        for (int i = 0; i < alpha; i++) col[i] = s[i][j];
-        if (m == 4)
-          at6(col, out);
-        else
-          at4(col, out);
-        for (int i = 0; i < m; i++) tt[i][j] = out[i];
-      }
       if (bias) {
         float b[LANES] = {0};
         for (int l = 0; l < nl; l++) b[l] = bias[k + l];
         load(&add, b);
       }
-      for (int i = 0; i < m; i++) {
-        if (m == 4)
-          at6(tt[i], o[i]);
-        else
-          at4(tt[i], o[i]);
-        for (int j = 0; j < m; j++) {
-          const lanes r = o[i][j] + add;
-          o[i][j] = relu ? (lanes)((lanes_i)r & ~(lanes_i)(r < 0.0f)) : r;
-        }
-      }
+      output_transform(m, s, &add, relu, o);
       store_channels(m, o, y + k * plane + y0 * width + tx, plane, width, rows, cols, nl);
     }
   }

@@ -434,6 +434,25 @@ convcl_status convcl_opencl_kernel(convcl_context *ctx, convcl_cl_program_id id,
   return CONVCL_OK;
 }
 
+convcl_status convcl_cl_tiles_kernel(convcl_context *ctx, const convcl_cl_tiles *t,
+                                     const char *name, cl_kernel *kernel, size_t *kernel_wg) {
+  const convcl_opencl_state *cl = ctx->impl;
+  cl_kernel k;
+  convcl_status status = convcl_opencl_kernel(ctx, t->program, name, &k);
+  *kernel = NULL;
+  if (status != CONVCL_OK) return status;
+  size_t local[3], wg = 0;
+  const cl_int err =
+      clGetKernelWorkGroupInfo(k, cl->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof wg, &wg, NULL);
+  if (kernel_wg) *kernel_wg = wg;
+  if (err == CL_SUCCESS && wg >= convcl_cl_tiles_local(t, local)) {
+    *kernel = k;
+    return CONVCL_OK;
+  }
+  clReleaseKernel(k);
+  return err == CL_SUCCESS ? CONVCL_OK : convcl_cl_fail("clGetKernelWorkGroupInfo", err);
+}
+
 convcl_status convcl_opencl_set_args(cl_kernel kernel, const convcl_cl_arg *args, size_t count) {
   for (size_t i = 0; i < count; ++i) {
     const cl_int err = clSetKernelArg(kernel, args[i].index, args[i].size, args[i].value);
@@ -512,6 +531,24 @@ static const convcl_backend opencl_backend = {
     .context_destroy = opencl_context_destroy,
 };
 
+/* What the GEMM solvers check their tile variants against (convcl_cl_tiles_fit), read once
+ * here rather than at every plan. */
+static convcl_status query_limits(convcl_opencl_state *cl) {
+  convcl_cl_limits *lim = &cl->limits;
+  cl_int err;
+  if ((err = clGetDeviceInfo(cl->device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof lim->max_wg,
+                             &lim->max_wg, NULL)) != CL_SUCCESS)
+    return device_fail(cl, NULL, "clGetDeviceInfo(CL_DEVICE_MAX_WORK_GROUP_SIZE)", err);
+  if ((err = clGetDeviceInfo(cl->device, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof lim->item_sizes,
+                             lim->item_sizes, NULL)) != CL_SUCCESS)
+    return device_fail(cl, NULL, "clGetDeviceInfo(CL_DEVICE_MAX_WORK_ITEM_SIZES)", err);
+  if ((err = clGetDeviceInfo(cl->device, CL_DEVICE_LOCAL_MEM_SIZE, sizeof lim->local_mem,
+                             &lim->local_mem, NULL)) != CL_SUCCESS)
+    return device_fail(cl, NULL, "clGetDeviceInfo(CL_DEVICE_LOCAL_MEM_SIZE)", err);
+  lim->is_cpu = (device_type(cl->device) & CL_DEVICE_TYPE_CPU) != 0;
+  return CONVCL_OK;
+}
+
 /* Opens e's device; with build, builds the always-applicable programs (direct and
  * transposed), which proves the device can run every convolution and warms the cache.
  * The fast solvers' programs build at their first plan; when one fails to build, AUTO
@@ -529,14 +566,10 @@ static convcl_status state_open(const cl_entry *e, int build, convcl_opencl_stat
   cl->device = e->device;
   fill_info(e, &cl->info);
 
-  size_t max_wg = 0;
-  err = clGetDeviceInfo(cl->device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof max_wg, &max_wg, NULL);
-  if (err != CL_SUCCESS) {
-    status = device_fail(cl, NULL, "clGetDeviceInfo(CL_DEVICE_MAX_WORK_GROUP_SIZE)", err);
-    goto cleanup;
-  }
+  status = query_limits(cl);
+  if (status != CONVCL_OK) goto cleanup;
   cl->wg = CONVCL_CL_WG;
-  while (cl->wg > 1 && cl->wg > max_wg) cl->wg /= 2;
+  while (cl->wg > 1 && cl->wg > cl->limits.max_wg) cl->wg /= 2;
   snprintf(cl->options, sizeof cl->options, "-DWG=%zu", cl->wg);
 
   const cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)cl->platform,

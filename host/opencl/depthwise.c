@@ -72,18 +72,14 @@ static void depthwise_free(depthwise_plan *st) {
   free(st);
 }
 
-static cl_int4 dims3(const int64_t v[3]) {
-  cl_int4 r = {{(cl_int)v[0], (cl_int)v[1], (cl_int)v[2], 0}};
-  return r;
-}
-
 /* Binds every argument but the input and output, which run() binds since zero-copy
  * wraps new buffers each time. */
 static convcl_status set_args(depthwise_plan *st, const convcl_problem *p) {
   const cl_int items = (cl_int)st->per_image;
   const cl_int c = (cl_int)p->c, k = (cl_int)p->k;
-  const cl_int4 in = dims3(p->in), out = dims3(p->out), ksize = dims3(p->kernel),
-                stride = dims3(p->stride), dilation = dims3(p->dilation), pad = dims3(p->pad_begin);
+  const cl_int4 in = convcl_cl_dims3(p->in), out = convcl_cl_dims3(p->out),
+                ksize = convcl_cl_dims3(p->kernel), stride = convcl_cl_dims3(p->stride),
+                dilation = convcl_cl_dims3(p->dilation), pad = convcl_cl_dims3(p->pad_begin);
   const cl_int mode = (cl_int)p->mode, epilogue = convcl_cl_epilogue(p);
   /* A NULL buffer argument is not portable: without bias, bind the weights there. */
   const cl_mem bias = p->has_bias ? st->bias : st->weights;

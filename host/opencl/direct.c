@@ -65,18 +65,14 @@ static void direct_free(direct_plan *st) {
   free(st);
 }
 
-static cl_int4 dims3(const int64_t v[3]) {
-  cl_int4 r = {{(cl_int)v[0], (cl_int)v[1], (cl_int)v[2], 0}};
-  return r;
-}
-
 /* Binds every argument once: the buffers and sizes are fixed for the plan's life,
  * so run() only moves data and launches. */
 static convcl_status set_args(direct_plan *st, const convcl_problem *p) {
   const cl_long total = (cl_long)st->total;
   const cl_int c = (cl_int)p->c, k = (cl_int)p->k, groups = (cl_int)p->groups;
-  const cl_int4 in = dims3(p->in), out = dims3(p->out), ksize = dims3(p->kernel),
-                stride = dims3(p->stride), dilation = dims3(p->dilation), pad = dims3(p->pad_begin);
+  const cl_int4 in = convcl_cl_dims3(p->in), out = convcl_cl_dims3(p->out),
+                ksize = convcl_cl_dims3(p->kernel), stride = convcl_cl_dims3(p->stride),
+                dilation = convcl_cl_dims3(p->dilation), pad = convcl_cl_dims3(p->pad_begin);
   const cl_int mode = (cl_int)p->mode, epilogue = convcl_cl_epilogue(p);
   /* Without bias the kernel never reads that argument, but it still needs a valid
    * buffer there: a NULL buffer argument is not portable across implementations. */

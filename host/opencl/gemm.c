@@ -8,19 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A variant of gemm.cl; the fields mirror the kernel's tunables. */
-typedef struct gemm_tiles {
-  convcl_cl_program_id program;
-  int blocked, tm, tn, tk, rm, rn;
-} gemm_tiles;
-
-/* Each variant's numbers are written once, as in igemm.c: GEMM_OPTIONS makes the build
- * options, GEMM_FIELDS the host's copy; GEMM_APPLY expands the tuple first. */
-#define GEMM_OPTIONS(blocked, tm, tn, tk, rm, rn) \
-  "-DBLOCKED=" #blocked " -DTM=" #tm " -DTN=" #tn " -DTK=" #tk " -DRM=" #rm " -DRN=" #rn
-#define GEMM_FIELDS(blocked, tm, tn, tk, rm, rn) blocked, tm, tn, tk, rm, rn
-#define GEMM_APPLY(macro, tuple) macro tuple
-
 /* GPUs: 64 work-items with 8x8 blocks, 8 KB of local memory. */
 #define GEMM_GPU_TILES (0, 64, 64, 16, 8, 8)
 /* Small problems and small devices: 64 work-items with 4x4 blocks, 4 KB, four times
@@ -31,64 +18,24 @@ typedef struct gemm_tiles {
  * 32 KB of local memory, which stays in the core's caches. */
 #define GEMM_CPU_TILES (1, 128, 32, 128, 8, 16)
 
-const char convcl_cl_gemm_gpu_options[] = GEMM_APPLY(GEMM_OPTIONS, GEMM_GPU_TILES);
-const char convcl_cl_gemm_small_options[] = GEMM_APPLY(GEMM_OPTIONS, GEMM_SMALL_TILES);
-const char convcl_cl_gemm_cpu_options[] = GEMM_APPLY(GEMM_OPTIONS, GEMM_CPU_TILES);
+const char convcl_cl_gemm_gpu_options[] = CONVCL_CL_TILE_OPTIONS(GEMM_GPU_TILES);
+const char convcl_cl_gemm_small_options[] = CONVCL_CL_TILE_OPTIONS(GEMM_SMALL_TILES);
+const char convcl_cl_gemm_cpu_options[] = CONVCL_CL_TILE_OPTIONS(GEMM_CPU_TILES);
 
-/* In the order of convcl_cl_gemm_variant_names. */
-static const gemm_tiles variants[CONVCL_CL_GEMM_VARIANT_COUNT] = {
-    {CONVCL_CL_PROGRAM_GEMM_GPU, GEMM_APPLY(GEMM_FIELDS, GEMM_GPU_TILES)},
-    {CONVCL_CL_PROGRAM_GEMM_SMALL, GEMM_APPLY(GEMM_FIELDS, GEMM_SMALL_TILES)},
-    {CONVCL_CL_PROGRAM_GEMM_CPU, GEMM_APPLY(GEMM_FIELDS, GEMM_CPU_TILES)},
+/* The variants of gemm.cl, in the order of convcl_cl_gemm_variant_names. */
+static const convcl_cl_tiles variants[CONVCL_CL_GEMM_VARIANT_COUNT] = {
+    CONVCL_CL_TILES(CONVCL_CL_PROGRAM_GEMM_GPU, GEMM_GPU_TILES),
+    CONVCL_CL_TILES(CONVCL_CL_PROGRAM_GEMM_SMALL, GEMM_SMALL_TILES),
+    CONVCL_CL_TILES(CONVCL_CL_PROGRAM_GEMM_CPU, GEMM_CPU_TILES),
 };
 
 const char *const convcl_cl_gemm_variant_names[CONVCL_CL_GEMM_VARIANT_COUNT] = {
     "tiled_64x64", "tiled_32x32", "blocked_128x32"};
 
-static int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
-
-/* The work-group shape: (TN/RN) x (TM/RM) when tiled, a single work-item when blocked. */
-static size_t tiles_items(const gemm_tiles *t, size_t local[3]) {
-  local[0] = t->blocked ? 1 : (size_t)(t->tn / t->rn);
-  local[1] = t->blocked ? 1 : (size_t)(t->tm / t->rm);
-  local[2] = 1;
-  return local[0] * local[1];
-}
-
-static int tiles_fit(const convcl_opencl_state *cl, const gemm_tiles *t) {
-  size_t max_wg = 0, item_sizes[3] = {0, 0, 0}, local[3];
-  cl_ulong local_mem = 0;
-  if (clGetDeviceInfo(cl->device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof max_wg, &max_wg, NULL) !=
-          CL_SUCCESS ||
-      clGetDeviceInfo(cl->device, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof item_sizes, item_sizes,
-                      NULL) != CL_SUCCESS ||
-      clGetDeviceInfo(cl->device, CL_DEVICE_LOCAL_MEM_SIZE, sizeof local_mem, &local_mem, NULL) !=
-          CL_SUCCESS)
-    return 0;
-  const size_t items = tiles_items(t, local);
-  /* Tiled: slices of A and B; blocked: a slice of B and the partial sums. */
-  const cl_ulong local_bytes =
-      (cl_ulong)(t->blocked ? (t->tk + t->tm) * t->tn : t->tk * (t->tm + t->tn)) * sizeof(float);
-  return items <= max_wg && local[0] <= item_sizes[0] && local[1] <= item_sizes[1] &&
-         local_bytes <= local_mem;
-}
-
-static int is_cpu(const convcl_opencl_state *cl) { return strcmp(cl->info.type, "cpu") == 0; }
-
-/* K rows of packed A: the tiled kernel runs whole TK slices, the blocked one bounds its
- * last slice itself. */
-static int64_t tiles_kpad(const gemm_tiles *t, int64_t k) {
-  return t->blocked ? k : round_up(k, t->tk);
-}
-
-static int64_t tiles_mpad(const gemm_tiles *t, int64_t m) {
-  return round_up(m, t->blocked ? t->rm : t->tm);
-}
-
 int convcl_cl_gemm_fits_int(int64_t m, int64_t n, int64_t k, int64_t a_count) {
   /* No variant pads M past a multiple of 128 or K past one of 16, and no last tile
    * reaches more than 64 columns past n. */
-  const int64_t mpad = round_up(m, 128), kpad = round_up(k, 16);
+  const int64_t mpad = convcl_cl_round_up(m, 128), kpad = convcl_cl_round_up(k, 16);
   return m <= INT_MAX / 2 && n <= INT_MAX - 64 && k <= INT_MAX / 2 &&
          a_count <= INT_MAX / mpad / kpad;
 }
@@ -98,7 +45,7 @@ int convcl_cl_gemm_fits_int(int64_t m, int64_t n, int64_t k, int64_t a_count) {
  * then the others. Returns how many. */
 static int candidates(const convcl_opencl_state *cl, int64_t m, int64_t n, int64_t batch,
                       int out[CONVCL_CL_GEMM_VARIANT_COUNT]) {
-  if (is_cpu(cl)) {
+  if (cl->limits.is_cpu) {
     out[0] = 2, out[1] = 1, out[2] = 0;
   } else {
     const int64_t groups = (m + 63) / 64 * ((n + 63) / 64) * batch;
@@ -112,24 +59,18 @@ static int candidates(const convcl_opencl_state *cl, int64_t m, int64_t n, int64
  * work-group limit (registers can lower it below the device's) let it run. */
 static convcl_status variant_kernel(convcl_context *ctx, int variant, convcl_cl_batched_gemm *g) {
   const convcl_opencl_state *cl = ctx->impl;
-  const gemm_tiles *t = &variants[variant];
-  if (!tiles_fit(cl, t))
+  const convcl_cl_tiles *t = &variants[variant];
+  if (!convcl_cl_tiles_fit(t, &cl->limits))
     return convcl_error(CONVCL_ERROR_ALGO_NOT_APPLICABLE,
                         "OpenCL GEMM: tile variant %s does not fit '%s'",
                         convcl_cl_gemm_variant_names[variant], cl->info.name);
-  convcl_status status = convcl_opencl_kernel(ctx, t->program, "gemm", &g->kernel);
-  if (status != CONVCL_OK) return status;
-  size_t kernel_wg = 0;
-  const size_t items = tiles_items(t, g->local);
-  const cl_int err = clGetKernelWorkGroupInfo(g->kernel, cl->device, CL_KERNEL_WORK_GROUP_SIZE,
-                                              sizeof kernel_wg, &kernel_wg, NULL);
-  if (err == CL_SUCCESS && kernel_wg >= items) return CONVCL_OK;
-  clReleaseKernel(g->kernel);
-  g->kernel = NULL;
-  if (err != CL_SUCCESS) return convcl_cl_fail("clGetKernelWorkGroupInfo", err);
+  size_t kernel_wg = 0, local[3];
+  const convcl_status status = convcl_cl_tiles_kernel(ctx, t, "gemm", &g->kernel, &kernel_wg);
+  if (status != CONVCL_OK || g->kernel) return status;
   return convcl_error(CONVCL_ERROR_ALGO_NOT_APPLICABLE,
                       "OpenCL GEMM: tile variant %s needs %zu work-items, '%s' runs %zu",
-                      convcl_cl_gemm_variant_names[variant], items, cl->info.name, kernel_wg);
+                      convcl_cl_gemm_variant_names[variant], convcl_cl_tiles_local(t, local),
+                      cl->info.name, kernel_wg);
 }
 
 void convcl_cl_gemm_release(convcl_cl_batched_gemm *g) {
@@ -148,12 +89,13 @@ convcl_status convcl_cl_gemm_create(convcl_context *ctx, int variant, int64_t m,
     status = variant_kernel(ctx, variant, g);
   }
   if (status != CONVCL_OK) return status;
-  const gemm_tiles *t = &variants[variant];
+  const convcl_cl_tiles *t = &variants[variant];
+  convcl_cl_tiles_local(t, g->local);
   g->m = m;
   g->n = n;
   g->k = k;
-  g->kpad = tiles_kpad(t, k);
-  g->mpad = tiles_mpad(t, m);
+  g->kpad = convcl_cl_tiles_kpad(t, k);
+  g->mpad = convcl_cl_tiles_mpad(t, m);
   g->panel = t->blocked ? t->rm : g->mpad;
   g->global[0] = (size_t)((n + t->tn - 1) / t->tn) * g->local[0];
   g->global[1] = (size_t)((m + t->tm - 1) / t->tm) * g->local[1];
@@ -161,15 +103,16 @@ convcl_status convcl_cl_gemm_create(convcl_context *ctx, int variant, int64_t m,
   return CONVCL_OK;
 }
 
-float *convcl_cl_gemm_pack(const convcl_cl_batched_gemm *g, const float *a, int64_t count) {
-  const int64_t size = g->kpad * g->mpad, panel = g->panel;
+float *convcl_cl_pack_a(const float *a, int64_t count, int64_t m, int64_t k, int64_t kpad,
+                        int64_t mpad, int64_t panel) {
+  const int64_t size = kpad * mpad;
   float *packed = calloc((size_t)(count * size), sizeof *packed);
   if (!packed) return NULL;
   for (int64_t b = 0; b < count; ++b)
-    for (int64_t row = 0; row < g->m; ++row) {
-      const float *src = a + (b * g->m + row) * g->k;
-      float *dst = packed + b * size + row / panel * g->kpad * panel + row % panel;
-      for (int64_t kk = 0; kk < g->k; ++kk) dst[kk * panel] = src[kk];
+    for (int64_t row = 0; row < m; ++row) {
+      const float *src = a + (b * m + row) * k;
+      float *dst = packed + b * size + row / panel * kpad * panel + row % panel;
+      for (int64_t kk = 0; kk < k; ++kk) dst[kk * panel] = src[kk];
     }
   return packed;
 }
@@ -223,10 +166,7 @@ static int64_t positions(const convcl_problem *p) { return p->in[0] * p->in[1] *
 
 static int gemm_applicable(const convcl_context *ctx, const convcl_problem *p) {
   (void)ctx;
-  if (p->transposed) return 0;
-  for (int d = 0; d < 3; ++d)
-    if (p->kernel[d] != 1 || p->stride[d] != 1 || p->pad_begin[d] != 0 || p->pad_end[d] != 0)
-      return 0;
+  if (p->transposed || !convcl_cl_pointwise(p)) return 0;
   return p->input_elems <= INT_MAX && p->output_elems <= INT_MAX && p->n * p->groups <= INT_MAX &&
          convcl_cl_gemm_fits_int(p->k / p->groups, positions(p), p->c / p->groups, p->groups);
 }

@@ -7,22 +7,16 @@
 
 #include <limits.h>
 #include <stdlib.h>
-#include <string.h>
 
-/* A variant of igemm.cl; the fields mirror the kernel's tunables. */
+/* A variant of igemm.cl. */
 typedef struct igemm_tiles {
-  convcl_cl_program_id program;
-  int blocked, tm, tn, tk, rm, rn;
+  convcl_cl_tiles shape;
   int splitk; /* K in parts (tiled kernels only): igemm_splitk, then igemm_splitk_reduce */
 } igemm_tiles;
 
-/* Each variant's numbers are written once: IGEMM_OPTIONS turns them into the build
- * options the backend builds igemm.cl with, IGEMM_FIELDS into the host's copy.
- * IGEMM_APPLY expands the tuple before the macro it applies sees it. */
-#define IGEMM_OPTIONS(blocked, tm, tn, tk, rm, rn) \
-  "-DBLOCKED=" #blocked " -DTM=" #tm " -DTN=" #tn " -DTK=" #tk " -DRM=" #rm " -DRN=" #rn
-#define IGEMM_FIELDS(blocked, tm, tn, tk, rm, rn) blocked, tm, tn, tk, rm, rn
-#define IGEMM_APPLY(macro, tuple) macro tuple
+/* A variant: the tiles of tuple, built into program, with K split or not. */
+#define IGEMM_VARIANT(program, tuple, splitk) \
+  { CONVCL_CL_TILES(program, tuple), splitk }
 
 /* GPUs: 256 work-items with 4x4 blocks; 8 KB of local memory. */
 #define IGEMM_GPU_TILES (0, 64, 64, 16, 4, 4)
@@ -37,23 +31,21 @@ typedef struct igemm_tiles {
  * the program also builds on GPUs (the backend builds every program when it opens one). */
 #define IGEMM_CPU_TILES (1, 128, 32, 128, 8, 16)
 
-const char convcl_cl_igemm_gpu_options[] = IGEMM_APPLY(IGEMM_OPTIONS, IGEMM_GPU_TILES);
-const char convcl_cl_igemm_small_options[] = IGEMM_APPLY(IGEMM_OPTIONS, IGEMM_SMALL_TILES);
-const char convcl_cl_igemm_large_options[] = IGEMM_APPLY(IGEMM_OPTIONS, IGEMM_LARGE_TILES);
-const char convcl_cl_igemm_cpu_options[] = IGEMM_APPLY(IGEMM_OPTIONS, IGEMM_CPU_TILES);
+const char convcl_cl_igemm_gpu_options[] = CONVCL_CL_TILE_OPTIONS(IGEMM_GPU_TILES);
+const char convcl_cl_igemm_small_options[] = CONVCL_CL_TILE_OPTIONS(IGEMM_SMALL_TILES);
+const char convcl_cl_igemm_large_options[] = CONVCL_CL_TILE_OPTIONS(IGEMM_LARGE_TILES);
+const char convcl_cl_igemm_cpu_options[] = CONVCL_CL_TILE_OPTIONS(IGEMM_CPU_TILES);
 
-static const igemm_tiles gpu_tiles = {CONVCL_CL_PROGRAM_IGEMM_GPU,
-                                      IGEMM_APPLY(IGEMM_FIELDS, IGEMM_GPU_TILES), 0};
-static const igemm_tiles small_tiles = {CONVCL_CL_PROGRAM_IGEMM_SMALL,
-                                        IGEMM_APPLY(IGEMM_FIELDS, IGEMM_SMALL_TILES), 0};
-static const igemm_tiles cpu_tiles = {CONVCL_CL_PROGRAM_IGEMM_CPU,
-                                      IGEMM_APPLY(IGEMM_FIELDS, IGEMM_CPU_TILES), 0};
-static const igemm_tiles gpu_splitk_tiles = {CONVCL_CL_PROGRAM_IGEMM_GPU,
-                                             IGEMM_APPLY(IGEMM_FIELDS, IGEMM_GPU_TILES), 1};
-static const igemm_tiles small_splitk_tiles = {CONVCL_CL_PROGRAM_IGEMM_SMALL,
-                                               IGEMM_APPLY(IGEMM_FIELDS, IGEMM_SMALL_TILES), 1};
-static const igemm_tiles large_tiles = {CONVCL_CL_PROGRAM_IGEMM_LARGE,
-                                        IGEMM_APPLY(IGEMM_FIELDS, IGEMM_LARGE_TILES), 0};
+static const igemm_tiles gpu_tiles = IGEMM_VARIANT(CONVCL_CL_PROGRAM_IGEMM_GPU, IGEMM_GPU_TILES, 0);
+static const igemm_tiles small_tiles =
+    IGEMM_VARIANT(CONVCL_CL_PROGRAM_IGEMM_SMALL, IGEMM_SMALL_TILES, 0);
+static const igemm_tiles cpu_tiles = IGEMM_VARIANT(CONVCL_CL_PROGRAM_IGEMM_CPU, IGEMM_CPU_TILES, 0);
+static const igemm_tiles gpu_splitk_tiles =
+    IGEMM_VARIANT(CONVCL_CL_PROGRAM_IGEMM_GPU, IGEMM_GPU_TILES, 1);
+static const igemm_tiles small_splitk_tiles =
+    IGEMM_VARIANT(CONVCL_CL_PROGRAM_IGEMM_SMALL, IGEMM_SMALL_TILES, 1);
+static const igemm_tiles large_tiles =
+    IGEMM_VARIANT(CONVCL_CL_PROGRAM_IGEMM_LARGE, IGEMM_LARGE_TILES, 0);
 
 /* The solver's tile variants, in the order of variant_names; new ones go last, so the
  * indices that tuning records and benches name keep their meaning. */
@@ -84,65 +76,13 @@ typedef struct igemm_plan {
   size_t global[3], local[3], reduce_global;
 } igemm_plan;
 
-/* What limits the variants a device can run. */
-typedef struct device_limits {
-  int is_cpu;
-  size_t max_wg, item_sizes[3];
-  cl_ulong local_mem;
-} device_limits;
-
-static int query_limits(const convcl_opencl_state *cl, device_limits *lim) {
-  cl_device_type type = 0;
-  memset(lim, 0, sizeof *lim);
-  if (clGetDeviceInfo(cl->device, CL_DEVICE_TYPE, sizeof type, &type, NULL) != CL_SUCCESS ||
-      clGetDeviceInfo(cl->device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof lim->max_wg, &lim->max_wg,
-                      NULL) != CL_SUCCESS ||
-      clGetDeviceInfo(cl->device, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof lim->item_sizes,
-                      lim->item_sizes, NULL) != CL_SUCCESS ||
-      clGetDeviceInfo(cl->device, CL_DEVICE_LOCAL_MEM_SIZE, sizeof lim->local_mem, &lim->local_mem,
-                      NULL) != CL_SUCCESS)
-    return 0;
-  lim->is_cpu = (type & CL_DEVICE_TYPE_CPU) != 0;
-  return 1;
-}
-
-/* The work-group shape: (TN/RN) x (TM/RM) when tiled, a single work-item when blocked. */
-static void tiles_local(const igemm_tiles *t, size_t local[3]) {
-  local[0] = t->blocked ? 1 : (size_t)(t->tn / t->rn);
-  local[1] = t->blocked ? 1 : (size_t)(t->tm / t->rm);
-  local[2] = 1;
-}
-
-static int tiles_fit(const igemm_tiles *t, const device_limits *lim) {
-  size_t local[3];
-  tiles_local(t, local);
-  /* Tiled: slices of A and B; blocked: a slice of B and the partial sums. */
-  const cl_ulong local_bytes =
-      (cl_ulong)(t->blocked ? (t->tk + t->tm) * t->tn : t->tk * (t->tm + t->tn)) * sizeof(float);
-  return local[0] * local[1] <= lim->max_wg && local[0] <= lim->item_sizes[0] &&
-         local[1] <= lim->item_sizes[1] && local_bytes <= lim->local_mem;
-}
-
-static int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
-
-/* Rows of packed A: the tiled kernel runs whole TK slices; the blocked one bounds its
- * last slice itself, so padding would only add work. */
-static int64_t tiles_kpad(const igemm_tiles *t, int64_t kg) {
-  return t->blocked ? kg : round_up(kg, t->tk);
-}
-
-/* Columns of packed A ([mpad / P][kpad][P] per group): whole RM-row panels for the
- * blocked kernel, whole TM tiles (in one panel, P = mpad) for the tiled one. */
-static int64_t tiles_mpad(const igemm_tiles *t, int64_t mg) {
-  return round_up(mg, t->blocked ? t->rm : t->tm);
-}
-
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 /* Work-groups of an unsplit launch of t's tiles. */
 static int64_t tiles_groups(const convcl_problem *p, const igemm_tiles *t) {
   const int64_t ncols = p->n * p->out[0] * p->out[1] * p->out[2], mg = p->k / p->groups;
-  return (ncols + t->tn - 1) / t->tn * ((mg + t->tm - 1) / t->tm) * p->groups;
+  return (ncols + t->shape.tn - 1) / t->shape.tn * ((mg + t->shape.tm - 1) / t->shape.tm) *
+         p->groups;
 }
 
 /* The parts split-K tiles t cut K into (see SPLITK_FILL); forced (the variant was asked
@@ -150,7 +90,8 @@ static int64_t tiles_groups(const convcl_problem *p, const igemm_tiles *t) {
  * problems. Parts have equal whole slices but the last, which may have fewer. */
 static int splitk_parts(const convcl_problem *p, const igemm_tiles *t, int compute_units,
                         int forced) {
-  const int64_t slices = tiles_kpad(t, p->c / p->groups * p->kernel_elems) / t->tk;
+  const int64_t slices =
+      convcl_cl_tiles_kpad(&t->shape, p->c / p->groups * p->kernel_elems) / t->shape.tk;
   const int64_t groups = tiles_groups(p, t), target = (int64_t)SPLITK_FILL * compute_units;
   int64_t parts = 1;
   if (groups < target && slices >= SPLITK_MIN_SLICES)
@@ -170,13 +111,13 @@ static int splitk_parts(const convcl_problem *p, const igemm_tiles *t, int compu
 /* The variants to try on this device, best first; returns how many: variant alone, or
  * for -1 the device's own tiles, then the small ones; on GPUs split K where
  * splitk_parts would split it. */
-static int candidates(const convcl_opencl_state *cl, const device_limits *lim,
-                      const convcl_problem *p, int variant, const igemm_tiles *out[2]) {
+static int candidates(const convcl_opencl_state *cl, const convcl_problem *p, int variant,
+                      const igemm_tiles *out[2]) {
   if (variant >= 0) {
     out[0] = variants[variant];
     return 1;
   }
-  if (lim->is_cpu) {
+  if (cl->limits.is_cpu) {
     out[0] = &cpu_tiles;
     out[1] = &small_tiles;
     return 2;
@@ -204,10 +145,10 @@ static int fits_int(const convcl_problem *p, const igemm_tiles *t) {
   const int64_t cg = p->c / p->groups, mg = p->k / p->groups;
   if (p->input_elems > INT_MAX || p->output_elems > INT_MAX || p->k > INT_MAX ||
       cg * p->kernel_elems > INT_MAX / 2 || mg > INT_MAX / 2 ||
-      p->n * p->out[0] * p->out[1] * p->out[2] > INT_MAX - t->tn)
+      p->n * p->out[0] * p->out[1] * p->out[2] > INT_MAX - t->shape.tn)
     return 0;
-  const int64_t kpad = tiles_kpad(t, cg * p->kernel_elems);
-  if (p->groups * kpad * tiles_mpad(t, mg) > INT_MAX) return 0;
+  const int64_t kpad = convcl_cl_tiles_kpad(&t->shape, cg * p->kernel_elems);
+  if (p->groups * kpad * convcl_cl_tiles_mpad(&t->shape, mg) > INT_MAX) return 0;
   for (int d = 0; d < 3; ++d) {
     const int64_t fields[] = {p->in[d],     p->out[d],      p->kernel[d],
                               p->stride[d], p->dilation[d], p->pad_begin[d]};
@@ -223,12 +164,12 @@ static int fits_int(const convcl_problem *p, const igemm_tiles *t) {
 }
 
 static int igemm_applicable(const convcl_context *ctx, const convcl_problem *p) {
-  device_limits lim;
+  const convcl_opencl_state *cl = ctx->impl;
   const igemm_tiles *tries[2];
-  if (p->transposed || !query_limits(ctx->impl, &lim)) return 0;
-  const int count = candidates(ctx->impl, &lim, p, -1, tries);
+  if (p->transposed) return 0;
+  const int count = candidates(cl, p, -1, tries);
   for (int i = 0; i < count; ++i)
-    if (tiles_fit(tries[i], &lim) && fits_int(p, tries[i])) return 1;
+    if (convcl_cl_tiles_fit(&tries[i]->shape, &cl->limits) && fits_int(p, tries[i])) return 1;
   return 0;
 }
 
@@ -243,23 +184,16 @@ static size_t splitk_bytes(const convcl_opencl_state *cl, const convcl_problem *
 /* The variant -1 may build is not known before its kernel is: the most of those it may
  * take. create() then reports what it built. */
 static size_t igemm_workspace(const convcl_context *ctx, const convcl_problem *p) {
-  device_limits lim;
+  const convcl_opencl_state *cl = ctx->impl;
   const igemm_tiles *tries[2];
   size_t most = 0;
-  if (!query_limits(ctx->impl, &lim)) return 0;
-  const int count = candidates(ctx->impl, &lim, p, -1, tries);
+  const int count = candidates(cl, p, -1, tries);
   for (int i = 0; i < count; ++i) {
-    const size_t bytes = splitk_bytes(ctx->impl, p, tries[i], 0);
-    if (tiles_fit(tries[i], &lim) && fits_int(p, tries[i]) && bytes > most) most = bytes;
+    const size_t bytes = splitk_bytes(cl, p, tries[i], 0);
+    if (convcl_cl_tiles_fit(&tries[i]->shape, &cl->limits) && fits_int(p, tries[i]) && bytes > most)
+      most = bytes;
   }
   return most;
-}
-
-static int is_pointwise(const convcl_problem *p) {
-  for (int d = 0; d < 3; ++d)
-    if (p->kernel[d] != 1 || p->stride[d] != 1 || p->pad_begin[d] != 0 || p->pad_end[d] != 0)
-      return 0;
-  return 1;
 }
 
 static void igemm_free(igemm_plan *st) {
@@ -279,33 +213,21 @@ static void igemm_free(igemm_plan *st) {
  * can lower it below the device's). */
 static convcl_status pick_kernel(convcl_plan *plan, int pointwise, const igemm_tiles **tiles,
                                  cl_kernel *kernel) {
-  convcl_opencl_state *cl = plan->ctx->impl;
-  device_limits lim;
+  const convcl_opencl_state *cl = plan->ctx->impl;
   const igemm_tiles *tries[2];
-  if (!query_limits(cl, &lim))
-    return convcl_error(CONVCL_ERROR_DEVICE, "OpenCL implicit GEMM: cannot query '%s' limits",
-                        cl->info.name);
-  const int count = candidates(cl, &lim, &plan->problem, plan->variant, tries);
+  const int count = candidates(cl, &plan->problem, plan->variant, tries);
   for (int i = 0; i < count; ++i) {
-    if (!tiles_fit(tries[i], &lim) || !fits_int(&plan->problem, tries[i])) continue;
+    if (!convcl_cl_tiles_fit(&tries[i]->shape, &cl->limits) || !fits_int(&plan->problem, tries[i]))
+      continue;
     static const char *const names[2][2] = {{"igemm", "igemm_pointwise"},
                                             {"igemm_splitk", "igemm_splitk_pointwise"}};
-    cl_kernel k;
-    convcl_status status =
-        convcl_opencl_kernel(plan->ctx, tries[i]->program, names[tries[i]->splitk][pointwise], &k);
+    const convcl_status status = convcl_cl_tiles_kernel(
+        plan->ctx, &tries[i]->shape, names[tries[i]->splitk][pointwise], kernel, NULL);
     if (status != CONVCL_OK) return status;
-    size_t kernel_wg = 0;
-    const cl_int err = clGetKernelWorkGroupInfo(k, cl->device, CL_KERNEL_WORK_GROUP_SIZE,
-                                                sizeof kernel_wg, &kernel_wg, NULL);
-    size_t local[3];
-    tiles_local(tries[i], local);
-    if (err == CL_SUCCESS && kernel_wg >= local[0] * local[1]) {
+    if (*kernel) {
       *tiles = tries[i];
-      *kernel = k;
       return CONVCL_OK;
     }
-    clReleaseKernel(k);
-    if (err != CL_SUCCESS) return convcl_cl_fail("clGetKernelWorkGroupInfo", err);
   }
   if (plan->variant >= 0)
     return convcl_error(CONVCL_ERROR_ALGO_NOT_APPLICABLE,
@@ -313,23 +235,6 @@ static convcl_status pick_kernel(convcl_plan *plan, int pointwise, const igemm_t
                         variant_names[plan->variant], cl->info.name);
   return convcl_error(CONVCL_ERROR_ALGO_NOT_APPLICABLE,
                       "OpenCL implicit GEMM: no tile variant fits '%s'", cl->info.name);
-}
-
-/* Weights [k][kg] to [groups][mpad / P][kpad][P]: panels of P output channels, each
- * row kk of a panel the weights of one (channel, tap), zero-padded, so the kernels
- * read A as contiguous, aligned, in-bounds floats. */
-static float *pack_weights(const convcl_problem *p, const float *weights, int64_t kg, int64_t kpad,
-                           int64_t mpad, int64_t panel) {
-  const int64_t mg = p->k / p->groups;
-  float *packed = calloc((size_t)(p->groups * kpad * mpad), sizeof *packed);
-  if (!packed) return NULL;
-  for (int64_t g = 0; g < p->groups; ++g)
-    for (int64_t m = 0; m < mg; ++m) {
-      const float *src = weights + (g * mg + m) * kg;
-      float *dst = packed + g * kpad * mpad + m / panel * kpad * panel + m % panel;
-      for (int64_t kk = 0; kk < kg; ++kk) dst[kk * panel] = src[kk];
-    }
-  return packed;
 }
 
 /* taps[kk] for kk = c * kernel_elems + (kd, kh, kw), the order of the weights' rows:
@@ -356,11 +261,6 @@ static cl_int *make_taps(const convcl_problem *p, int64_t kg, int64_t kpad) {
   return taps;
 }
 
-static cl_int4 dims3(const int64_t v[3]) {
-  cl_int4 r = {{(cl_int)v[0], (cl_int)v[1], (cl_int)v[2], 0}};
-  return r;
-}
-
 /* Binds every argument but input and output once (split K: the partial outputs in the
  * GEMM kernel's output's place, and the reduce kernel's); run() binds those and launches. */
 static convcl_status set_args(igemm_plan *st, const convcl_problem *p, int64_t kpad, int64_t mpad,
@@ -368,8 +268,8 @@ static convcl_status set_args(igemm_plan *st, const convcl_problem *p, int64_t k
   const cl_int ncols = (cl_int)(p->n * p->out[0] * p->out[1] * p->out[2]);
   const cl_int c = (cl_int)p->c, cg = (cl_int)(p->c / p->groups), k = (cl_int)p->k,
                mg = (cl_int)(p->k / p->groups), kpad_i = (cl_int)kpad, mpad_i = (cl_int)mpad;
-  const cl_int4 in = dims3(p->in), out = dims3(p->out), stride = dims3(p->stride),
-                pad = dims3(p->pad_begin);
+  const cl_int4 in = convcl_cl_dims3(p->in), out = convcl_cl_dims3(p->out),
+                stride = convcl_cl_dims3(p->stride), pad = convcl_cl_dims3(p->pad_begin);
   const cl_int epilogue = convcl_cl_epilogue(p), mode = (cl_int)p->mode;
   /* Unused buffer arguments still need a valid buffer: NULL is not portable. */
   const cl_mem taps = st->taps ? st->taps : st->weights;
@@ -417,7 +317,7 @@ static convcl_status set_args(igemm_plan *st, const convcl_problem *p, int64_t k
 static convcl_status igemm_create(convcl_plan *plan, const float *weights, const float *bias) {
   convcl_opencl_state *cl = plan->ctx->impl;
   const convcl_problem *p = &plan->problem;
-  const int pointwise = is_pointwise(p);
+  const int pointwise = convcl_cl_pointwise(p);
   const igemm_tiles *tiles = NULL;
   float *packed = NULL;
   cl_int *taps = NULL;
@@ -428,21 +328,28 @@ static convcl_status igemm_create(convcl_plan *plan, const float *weights, const
   if (status != CONVCL_OK) goto cleanup;
 
   const int64_t kg = p->c / p->groups * p->kernel_elems, mg = p->k / p->groups;
-  const int64_t kpad = tiles_kpad(tiles, kg), mpad = tiles_mpad(tiles, mg);
+  const int64_t kpad = convcl_cl_tiles_kpad(&tiles->shape, kg),
+                mpad = convcl_cl_tiles_mpad(&tiles->shape, mg);
   const int64_t ncols = p->n * p->out[0] * p->out[1] * p->out[2];
   const int parts =
       tiles->splitk ? splitk_parts(p, tiles, cl->info.compute_units, plan->variant >= 0) : 1;
-  const int64_t slices = kpad / tiles->tk, kpart = (slices + parts - 1) / parts * tiles->tk;
+  const int64_t slices = kpad / tiles->shape.tk,
+                kpart = (slices + parts - 1) / parts * tiles->shape.tk;
   plan->workspace_bytes = splitk_bytes(cl, p, tiles, plan->variant >= 0);
   if (tiles->splitk) {
-    status = convcl_opencl_kernel(plan->ctx, tiles->program, "igemm_splitk_reduce", &st->reduce);
+    status =
+        convcl_opencl_kernel(plan->ctx, tiles->shape.program, "igemm_splitk_reduce", &st->reduce);
     if (status != CONVCL_OK) goto cleanup;
     status = convcl_opencl_buffer(cl, "split-K partial output", plan->workspace_bytes,
                                   CL_MEM_READ_WRITE, &st->partials);
     if (status != CONVCL_OK) goto cleanup;
-    st->reduce_global = (size_t)round_up(p->output_elems, (int64_t)cl->wg);
+    st->reduce_global = (size_t)convcl_cl_round_up(p->output_elems, (int64_t)cl->wg);
   }
-  packed = pack_weights(p, weights, kg, kpad, mpad, tiles->blocked ? tiles->rm : mpad);
+  /* The weights [k][kg] are the groups' A matrices: panels of P output channels, each row
+   * kk of a panel the weights of one (channel, tap), so the kernels read A as contiguous,
+   * aligned, in-bounds floats. */
+  packed = convcl_cl_pack_a(weights, p->groups, mg, kg, kpad, mpad,
+                            tiles->shape.blocked ? tiles->shape.rm : mpad);
   if (!packed) goto out_of_memory;
   status = convcl_opencl_upload(cl, "packed weight", packed,
                                 (size_t)(p->groups * kpad * mpad) * sizeof(float), &st->weights);
@@ -458,9 +365,9 @@ static convcl_status igemm_create(convcl_plan *plan, const float *weights, const
     status = convcl_opencl_upload(cl, "bias", bias, (size_t)p->k * sizeof(float), &st->bias);
     if (status != CONVCL_OK) goto cleanup;
   }
-  tiles_local(tiles, st->local);
-  st->global[0] = (size_t)((ncols + tiles->tn - 1) / tiles->tn) * st->local[0];
-  st->global[1] = (size_t)((mg + tiles->tm - 1) / tiles->tm) * st->local[1];
+  convcl_cl_tiles_local(&tiles->shape, st->local);
+  st->global[0] = (size_t)((ncols + tiles->shape.tn - 1) / tiles->shape.tn) * st->local[0];
+  st->global[1] = (size_t)((mg + tiles->shape.tm - 1) / tiles->shape.tm) * st->local[1];
   st->global[2] = (size_t)(p->groups * parts);
   status = convcl_cl_io_create(cl, p, &st->io);
   if (status != CONVCL_OK) goto cleanup;

@@ -53,6 +53,13 @@ typedef enum convcl_cl_program_id {
 
 typedef struct convcl_cl_cached_program convcl_cl_cached_program;
 
+/* What limits the tile variants a device can run; queried once, when the device opens. */
+typedef struct convcl_cl_limits {
+  int is_cpu;
+  size_t max_wg, item_sizes[3];
+  cl_ulong local_mem;
+} convcl_cl_limits;
+
 /* ctx->impl of an OpenCL context. */
 typedef struct convcl_opencl_state {
   cl_platform_id platform;
@@ -60,6 +67,7 @@ typedef struct convcl_opencl_state {
   cl_context context;
   cl_command_queue queue; /* in-order, shared by the context's plans */
   convcl_device_info info;
+  convcl_cl_limits limits;
   size_t wg;            /* work-group size every kernel is built and launched with */
   char options[64];     /* build options of every program: the tunables, e.g. "-DWG=64" */
   pthread_mutex_t lock; /* guards programs */
@@ -94,6 +102,77 @@ typedef struct convcl_cl_arg {
 static inline cl_int convcl_cl_epilogue(const convcl_problem *p) {
   return (p->has_bias ? 1 : 0) | (p->relu ? 2 : 0);
 }
+
+static inline int64_t convcl_cl_round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+/* A kernel's int4 argument of three extents; the fourth lane is unused. */
+static inline cl_int4 convcl_cl_dims3(const int64_t v[3]) {
+  cl_int4 r = {{(cl_int)v[0], (cl_int)v[1], (cl_int)v[2], 0}};
+  return r;
+}
+
+/* Kernel 1, stride 1, no padding: the input is a GEMM's B as it lies. */
+static inline int convcl_cl_pointwise(const convcl_problem *p) {
+  for (int d = 0; d < 3; ++d)
+    if (p->kernel[d] != 1 || p->stride[d] != 1 || p->pad_begin[d] != 0 || p->pad_end[d] != 0)
+      return 0;
+  return 1;
+}
+
+/* A tile variant of the GEMM kernels (igemm.cl, gemm.cl, transposed_gemm.cl); the fields
+ * mirror their tunables. Each solver writes its variants' numbers once, as a tuple
+ * (blocked, tm, tn, tk, rm, rn): CONVCL_CL_TILE_OPTIONS(tuple) makes the build options of
+ * the variant's program, CONVCL_CL_TILES(program, tuple) the host's copy. The tuple, a macro
+ * name, is expanded before the macro it is handed to sees it. */
+typedef struct convcl_cl_tiles {
+  convcl_cl_program_id program;
+  int blocked, tm, tn, tk, rm, rn;
+} convcl_cl_tiles;
+
+#define CONVCL_CL_TILE_OPTIONS_(blocked, tm, tn, tk, rm, rn) \
+  "-DBLOCKED=" #blocked " -DTM=" #tm " -DTN=" #tn " -DTK=" #tk " -DRM=" #rm " -DRN=" #rn
+#define CONVCL_CL_TILE_FIELDS_(blocked, tm, tn, tk, rm, rn) blocked, tm, tn, tk, rm, rn
+#define CONVCL_CL_TILE_OPTIONS(tuple) CONVCL_CL_TILE_OPTIONS_ tuple
+#define CONVCL_CL_TILES(program, tuple) \
+  { program, CONVCL_CL_TILE_FIELDS_ tuple }
+
+/* The work-group shape: (TN/RN) x (TM/RM) when tiled, a single work-item when blocked.
+ * Returns its work-items. */
+static inline size_t convcl_cl_tiles_local(const convcl_cl_tiles *t, size_t local[3]) {
+  local[0] = t->blocked ? 1 : (size_t)(t->tn / t->rn);
+  local[1] = t->blocked ? 1 : (size_t)(t->tm / t->rm);
+  local[2] = 1;
+  return local[0] * local[1];
+}
+
+/* Whether the device runs t's work-groups and holds its local memory. */
+static inline int convcl_cl_tiles_fit(const convcl_cl_tiles *t, const convcl_cl_limits *lim) {
+  size_t local[3];
+  const size_t items = convcl_cl_tiles_local(t, local);
+  /* Tiled: slices of A and B; blocked: a slice of B and the partial sums. */
+  const cl_ulong local_bytes =
+      (cl_ulong)(t->blocked ? (t->tk + t->tm) * t->tn : t->tk * (t->tm + t->tn)) * sizeof(float);
+  return items <= lim->max_wg && local[0] <= lim->item_sizes[0] && local[1] <= lim->item_sizes[1] &&
+         local_bytes <= lim->local_mem;
+}
+
+/* Rows of packed A for a K of k: the tiled kernels run whole TK slices; the blocked ones
+ * bound their last slice themselves, so padding would only add work. */
+static inline int64_t convcl_cl_tiles_kpad(const convcl_cl_tiles *t, int64_t k) {
+  return t->blocked ? k : convcl_cl_round_up(k, t->tk);
+}
+
+/* Columns of packed A for an M of m: whole RM-row panels for the blocked kernels, whole
+ * TM tiles (in one panel) for the tiled ones. */
+static inline int64_t convcl_cl_tiles_mpad(const convcl_cl_tiles *t, int64_t m) {
+  return convcl_cl_round_up(m, t->blocked ? t->rm : t->tm);
+}
+
+/* The kernel named name of t's program, when its own work-group limit (registers can
+ * lower it below the device's) runs t's work-groups; else *kernel is NULL and status OK.
+ * kernel_wg, unless NULL, receives that limit. */
+convcl_status convcl_cl_tiles_kernel(convcl_context *ctx, const convcl_cl_tiles *t,
+                                     const char *name, cl_kernel *kernel, size_t *kernel_wg);
 
 /* Sets count arguments of kernel. */
 convcl_status convcl_opencl_set_args(cl_kernel kernel, const convcl_cl_arg *args, size_t count);
@@ -192,9 +271,15 @@ int convcl_cl_gemm_fits_int(int64_t m, int64_t n, int64_t k, int64_t a_count);
  * fails with CONVCL_ERROR_ALGO_NOT_APPLICABLE when the variant cannot run here. */
 convcl_status convcl_cl_gemm_create(convcl_context *ctx, int variant, int64_t m, int64_t n,
                                     int64_t k, int64_t batch, convcl_cl_batched_gemm *g);
-/* count row-major m x k matrices packed for g, zero-padded; malloc'd, NULL when out of
- * memory. */
-float *convcl_cl_gemm_pack(const convcl_cl_batched_gemm *g, const float *a, int64_t count);
+/* count row-major m x k matrices packed as the GEMM kernels read A: each [mpad / panel]
+ * [kpad][panel], zero-padded; malloc'd, NULL when out of memory. */
+float *convcl_cl_pack_a(const float *a, int64_t count, int64_t m, int64_t k, int64_t kpad,
+                        int64_t mpad, int64_t panel);
+/* The same for g. */
+static inline float *convcl_cl_gemm_pack(const convcl_cl_batched_gemm *g, const float *a,
+                                         int64_t count) {
+  return convcl_cl_pack_a(a, count, g->m, g->k, g->kpad, g->mpad, g->panel);
+}
 /* Binds every argument but B and C. */
 convcl_status convcl_cl_gemm_bind(const convcl_cl_batched_gemm *g,
                                   const convcl_cl_gemm_operands *o);

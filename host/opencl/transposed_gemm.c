@@ -9,19 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A variant of transposed_gemm.cl; the fields mirror the kernel's tunables. */
-typedef struct tg_tiles {
-  convcl_cl_program_id program;
-  int blocked, tm, tn, tk, rm, rn;
-} tg_tiles;
-
-/* As in igemm.c: each variant's numbers are written once, TG_OPTIONS turns them into
- * build options, TG_FIELDS into the host's copy. */
-#define TG_OPTIONS(blocked, tm, tn, tk, rm, rn) \
-  "-DBLOCKED=" #blocked " -DTM=" #tm " -DTN=" #tn " -DTK=" #tk " -DRM=" #rm " -DRN=" #rn
-#define TG_FIELDS(blocked, tm, tn, tk, rm, rn) blocked, tm, tn, tk, rm, rn
-#define TG_APPLY(macro, tuple) macro tuple
-
 /* The tiles of igemm.cl's variants, whose inner loops these kernels share: GPUs, 256
  * work-items with 4x4 blocks; devices that cannot run 256 work-items, 64; CPU devices,
  * one work-item with 8 x 16 register blocks over 128 x 32 tiles in 128-deep slices. */
@@ -29,17 +16,17 @@ typedef struct tg_tiles {
 #define TG_SMALL_TILES (0, 32, 32, 16, 4, 4)
 #define TG_CPU_TILES (1, 128, 32, 128, 8, 16)
 
-const char convcl_cl_transposed_gemm_gpu_options[] = TG_APPLY(TG_OPTIONS, TG_GPU_TILES);
-const char convcl_cl_transposed_gemm_small_options[] = TG_APPLY(TG_OPTIONS, TG_SMALL_TILES);
-const char convcl_cl_transposed_gemm_cpu_options[] = TG_APPLY(TG_OPTIONS, TG_CPU_TILES);
+const char convcl_cl_transposed_gemm_gpu_options[] = CONVCL_CL_TILE_OPTIONS(TG_GPU_TILES);
+const char convcl_cl_transposed_gemm_small_options[] = CONVCL_CL_TILE_OPTIONS(TG_SMALL_TILES);
+const char convcl_cl_transposed_gemm_cpu_options[] = CONVCL_CL_TILE_OPTIONS(TG_CPU_TILES);
 
 enum { VARIANT_GPU, VARIANT_SMALL, VARIANT_CPU, VARIANT_COUNT };
 
-static const tg_tiles variants[VARIANT_COUNT] = {
-    [VARIANT_GPU] = {CONVCL_CL_PROGRAM_TRANSPOSED_GEMM_GPU, TG_APPLY(TG_FIELDS, TG_GPU_TILES)},
-    [VARIANT_SMALL] = {CONVCL_CL_PROGRAM_TRANSPOSED_GEMM_SMALL,
-                       TG_APPLY(TG_FIELDS, TG_SMALL_TILES)},
-    [VARIANT_CPU] = {CONVCL_CL_PROGRAM_TRANSPOSED_GEMM_CPU, TG_APPLY(TG_FIELDS, TG_CPU_TILES)},
+/* The variants of transposed_gemm.cl. */
+static const convcl_cl_tiles variants[VARIANT_COUNT] = {
+    [VARIANT_GPU] = CONVCL_CL_TILES(CONVCL_CL_PROGRAM_TRANSPOSED_GEMM_GPU, TG_GPU_TILES),
+    [VARIANT_SMALL] = CONVCL_CL_TILES(CONVCL_CL_PROGRAM_TRANSPOSED_GEMM_SMALL, TG_SMALL_TILES),
+    [VARIANT_CPU] = CONVCL_CL_TILES(CONVCL_CL_PROGRAM_TRANSPOSED_GEMM_CPU, TG_CPU_TILES),
 };
 
 static const char *const variant_names[VARIANT_COUNT] = {
@@ -129,8 +116,6 @@ static void layout_free(phase_layout *l) {
   for (int d = 0; d < 3; ++d) dim_phases_free(&l->dims[d]);
 }
 
-static int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
-
 /* Phase ph's residue per dimension, D slowest. */
 static void phase_residues(const convcl_problem *p, int64_t ph, int64_t r[3]) {
   r[2] = ph % p->stride[2];
@@ -140,11 +125,11 @@ static void phase_residues(const convcl_problem *p, int64_t ph, int64_t r[3]) {
 
 /* Rows of phase r's GEMM (in channels per group x its taps) and of its tap table
  * (whole TK slices for the tiled kernel, which pads with zero rows). */
-static void phase_rows(const convcl_problem *p, const tg_tiles *t, const phase_layout *l,
+static void phase_rows(const convcl_problem *p, const convcl_cl_tiles *t, const phase_layout *l,
                        const int64_t r[3], int64_t *ntaps, int64_t *kg, int64_t *krows) {
   *ntaps = l->dims[0].res[r[0]].ntaps * l->dims[1].res[r[1]].ntaps * l->dims[2].res[r[2]].ntaps;
   *kg = p->c / p->groups * *ntaps;
-  *krows = t->blocked ? *kg : round_up(*kg, t->tk);
+  *krows = convcl_cl_tiles_kpad(t, *kg);
 }
 
 static int64_t phase_ncols(const convcl_problem *p, const phase_layout *l, const int64_t r[3]) {
@@ -152,7 +137,7 @@ static int64_t phase_ncols(const convcl_problem *p, const phase_layout *l, const
          l->dims[2].res[r[2]].count;
 }
 
-static int layout_init(const convcl_problem *p, const tg_tiles *t, phase_layout *l) {
+static int layout_init(const convcl_problem *p, const convcl_cl_tiles *t, phase_layout *l) {
   memset(l, 0, sizeof *l);
   for (int d = 0; d < 3; ++d)
     if (!dim_phases_init(p, d, &l->dims[d])) {
@@ -160,7 +145,7 @@ static int layout_init(const convcl_problem *p, const tg_tiles *t, phase_layout 
       return 0;
     }
   l->nphases = p->stride[0] * p->stride[1] * p->stride[2];
-  l->mpad = round_up(p->k / p->groups, t->blocked ? t->rm : t->tm);
+  l->mpad = convcl_cl_tiles_mpad(t, p->k / p->groups);
   for (int64_t ph = 0; ph < l->nphases; ++ph) {
     int64_t r[3], ntaps, kg, krows;
     phase_residues(p, ph, r);
@@ -173,45 +158,6 @@ static int layout_init(const convcl_problem *p, const tg_tiles *t, phase_layout 
   return 1;
 }
 
-/* What limits the variants a device can run. */
-typedef struct device_limits {
-  int is_cpu;
-  size_t max_wg, item_sizes[3];
-  cl_ulong local_mem;
-} device_limits;
-
-static int query_limits(const convcl_opencl_state *cl, device_limits *lim) {
-  cl_device_type type = 0;
-  memset(lim, 0, sizeof *lim);
-  if (clGetDeviceInfo(cl->device, CL_DEVICE_TYPE, sizeof type, &type, NULL) != CL_SUCCESS ||
-      clGetDeviceInfo(cl->device, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof lim->max_wg, &lim->max_wg,
-                      NULL) != CL_SUCCESS ||
-      clGetDeviceInfo(cl->device, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof lim->item_sizes,
-                      lim->item_sizes, NULL) != CL_SUCCESS ||
-      clGetDeviceInfo(cl->device, CL_DEVICE_LOCAL_MEM_SIZE, sizeof lim->local_mem, &lim->local_mem,
-                      NULL) != CL_SUCCESS)
-    return 0;
-  lim->is_cpu = (type & CL_DEVICE_TYPE_CPU) != 0;
-  return 1;
-}
-
-/* The work-group shape: (TN/RN) x (TM/RM) when tiled, a single work-item when blocked. */
-static void tiles_local(const tg_tiles *t, size_t local[3]) {
-  local[0] = t->blocked ? 1 : (size_t)(t->tn / t->rn);
-  local[1] = t->blocked ? 1 : (size_t)(t->tm / t->rm);
-  local[2] = 1;
-}
-
-static int tiles_fit(const tg_tiles *t, const device_limits *lim) {
-  size_t local[3];
-  tiles_local(t, local);
-  /* Tiled: slices of A and B; blocked: a slice of B and the partial sums. */
-  const cl_ulong local_bytes =
-      (cl_ulong)(t->blocked ? (t->tk + t->tm) * t->tn : t->tk * (t->tm + t->tn)) * sizeof(float);
-  return local[0] * local[1] <= lim->max_wg && local[0] <= lim->item_sizes[0] &&
-         local[1] <= lim->item_sizes[1] && local_bytes <= lim->local_mem;
-}
-
 /* The columns of the largest phase: residue 0 has the most positions in every
  * dimension. */
 static int64_t largest_phase(const convcl_problem *p) {
@@ -221,7 +167,7 @@ static int64_t largest_phase(const convcl_problem *p) {
 }
 
 /* The work-groups tiles t launch for p; in double, which no layer overflows. */
-static double tiles_groups(const convcl_problem *p, const tg_tiles *t) {
+static double tiles_groups(const convcl_problem *p, const convcl_cl_tiles *t) {
   const int64_t mg = p->k / p->groups;
   return (double)((largest_phase(p) + t->tn - 1) / t->tn) *
          (double)(p->stride[0] * p->stride[1] * p->stride[2]) * (double)((mg + t->tm - 1) / t->tm) *
@@ -231,7 +177,7 @@ static double tiles_groups(const convcl_problem *p, const tg_tiles *t) {
 /* The kernels index in int; these bounds keep every expression they form in range,
  * including the coordinates of the masked lanes past the last column, which reach one
  * image further, and the grid's first dimension, N tiles x phases. */
-static int fits_int(const convcl_problem *p, const tg_tiles *t) {
+static int fits_int(const convcl_problem *p, const convcl_cl_tiles *t) {
   for (int d = 0; d < 3; ++d)
     if (p->stride[d] > MAX_PHASES) return 0;
   const int64_t nphases = p->stride[0] * p->stride[1] * p->stride[2];
@@ -244,15 +190,15 @@ static int fits_int(const convcl_problem *p, const tg_tiles *t) {
   /* Packed A and the tap table hold at most this many rows per group: every phase's
    * taps together are the kernel's, plus a padding slice per phase. */
   const int64_t rows = p->c / p->groups * p->kernel_elems + nphases * t->tk;
-  const int64_t mpad = round_up(p->k / p->groups, t->blocked ? t->rm : t->tm);
+  const int64_t mpad = convcl_cl_tiles_mpad(t, p->k / p->groups);
   return rows <= INT_MAX / 4 && p->groups * rows * mpad <= INT_MAX;
 }
 
 static int tg_applicable(const convcl_context *ctx, const convcl_problem *p) {
-  device_limits lim;
-  if (!p->transposed || !query_limits(ctx->impl, &lim)) return 0;
+  const convcl_opencl_state *cl = ctx->impl;
+  if (!p->transposed) return 0;
   for (int i = 0; i < VARIANT_COUNT; ++i)
-    if (tiles_fit(&variants[i], &lim) && fits_int(p, &variants[i])) return 1;
+    if (convcl_cl_tiles_fit(&variants[i], &cl->limits) && fits_int(p, &variants[i])) return 1;
   return 0;
 }
 
@@ -273,52 +219,30 @@ static void tg_free(tg_plan *st) {
   free(st);
 }
 
-/* Builds the variant's kernel if the device and the problem allow it, and its own
- * work-group limit (registers can lower it below the device's) runs the variant's
- * work-groups; *kernel stays NULL where it does not fit. */
-static convcl_status try_variant(convcl_plan *plan, const device_limits *lim, const tg_tiles *t,
-                                 cl_kernel *kernel) {
-  const convcl_opencl_state *cl = plan->ctx->impl;
-  *kernel = NULL;
-  if (!tiles_fit(t, lim) || !fits_int(&plan->problem, t)) return CONVCL_OK;
-  cl_kernel k;
-  convcl_status status = convcl_opencl_kernel(plan->ctx, t->program, "transposed_gemm", &k);
-  if (status != CONVCL_OK) return status;
-  size_t kernel_wg = 0, local[3];
-  const cl_int err = clGetKernelWorkGroupInfo(k, cl->device, CL_KERNEL_WORK_GROUP_SIZE,
-                                              sizeof kernel_wg, &kernel_wg, NULL);
-  tiles_local(t, local);
-  if (err == CL_SUCCESS && kernel_wg >= local[0] * local[1]) {
-    *kernel = k;
-    return CONVCL_OK;
-  }
-  clReleaseKernel(k);
-  return err == CL_SUCCESS ? CONVCL_OK : convcl_cl_fail("clGetKernelWorkGroupInfo", err);
-}
-
 /* plan->variant, or the device's best that fits: the blocked kernel on CPUs, the
  * large tiles elsewhere, the small ones where those do not fit or would leave compute
  * units idle (small layers, the first of a generator: the small tiles make up to 4x as
  * many work-groups). */
-static convcl_status pick_kernel(convcl_plan *plan, const tg_tiles **tiles, cl_kernel *kernel) {
+static convcl_status pick_kernel(convcl_plan *plan, const convcl_cl_tiles **tiles,
+                                 cl_kernel *kernel) {
   const convcl_opencl_state *cl = plan->ctx->impl;
-  device_limits lim;
-  if (!query_limits(cl, &lim))
-    return convcl_error(CONVCL_ERROR_DEVICE, "OpenCL transposed GEMM: cannot query '%s' limits",
-                        cl->info.name);
+  const int is_cpu = cl->limits.is_cpu;
   int order[2], count = 0;
   if (plan->variant >= 0) {
     order[count++] = plan->variant;
   } else {
     const int few = tiles_groups(&plan->problem, &variants[VARIANT_GPU]) < cl->info.compute_units;
-    order[count++] = lim.is_cpu ? VARIANT_CPU : few ? VARIANT_SMALL : VARIANT_GPU;
-    order[count++] = lim.is_cpu || !few ? VARIANT_SMALL : VARIANT_GPU;
+    order[count++] = is_cpu ? VARIANT_CPU : few ? VARIANT_SMALL : VARIANT_GPU;
+    order[count++] = is_cpu || !few ? VARIANT_SMALL : VARIANT_GPU;
   }
   for (int i = 0; i < count; ++i) {
-    convcl_status status = try_variant(plan, &lim, &variants[order[i]], kernel);
+    const convcl_cl_tiles *t = &variants[order[i]];
+    if (!convcl_cl_tiles_fit(t, &cl->limits) || !fits_int(&plan->problem, t)) continue;
+    const convcl_status status =
+        convcl_cl_tiles_kernel(plan->ctx, t, "transposed_gemm", kernel, NULL);
     if (status != CONVCL_OK) return status;
     if (*kernel) {
-      *tiles = &variants[order[i]];
+      *tiles = t;
       return CONVCL_OK;
     }
   }
@@ -348,7 +272,7 @@ static void tables_free(tables *tb) {
  * so that runs of rows differ only in their channel and the CPU kernel checks bounds
  * once per run. Rows past kg (the tiled kernel's zero slice padding) stay zero in A and
  * read -1 in taps. */
-static void fill_phase(const convcl_problem *p, const tg_tiles *t, const phase_layout *l,
+static void fill_phase(const convcl_problem *p, const convcl_cl_tiles *t, const phase_layout *l,
                        const float *weights, int64_t ph, int64_t *a_at, int64_t *tap_at,
                        tables *tb) {
   int64_t r[3], ntaps, kg, krows;
@@ -395,16 +319,12 @@ static void fill_phase(const convcl_problem *p, const tg_tiles *t, const phase_l
   *tap_at += krows;
 }
 
-static cl_int4 dims3(const int64_t v[3]) {
-  cl_int4 r = {{(cl_int)v[0], (cl_int)v[1], (cl_int)v[2], 0}};
-  return r;
-}
-
 /* Binds every argument but input and output once; run() binds those and launches. */
 static convcl_status set_args(tg_plan *st, const convcl_problem *p, const phase_layout *l) {
   const cl_int nphases = (cl_int)l->nphases, c = (cl_int)p->c, cg = (cl_int)(p->c / p->groups),
                k = (cl_int)p->k, mg = (cl_int)(p->k / p->groups), mpad = (cl_int)l->mpad;
-  const cl_int4 in = dims3(p->in), out = dims3(p->out), stride = dims3(p->stride);
+  const cl_int4 in = convcl_cl_dims3(p->in), out = convcl_cl_dims3(p->out),
+                stride = convcl_cl_dims3(p->stride);
   const cl_int epilogue = convcl_cl_epilogue(p);
   /* Unused buffer arguments still need a valid buffer: NULL is not portable. */
   const cl_mem bias = st->bias ? st->bias : st->phases;
@@ -439,7 +359,7 @@ static convcl_status upload_table(const convcl_opencl_state *cl, const char *wha
 static convcl_status tg_create(convcl_plan *plan, const float *weights, const float *bias) {
   convcl_opencl_state *cl = plan->ctx->impl;
   const convcl_problem *p = &plan->problem;
-  const tg_tiles *tiles = NULL;
+  const convcl_cl_tiles *tiles = NULL;
   phase_layout layout;
   tables tb = {NULL, NULL, NULL};
   int have_layout = 0;
@@ -471,7 +391,7 @@ static convcl_status tg_create(convcl_plan *plan, const float *weights, const fl
     status = convcl_opencl_upload(cl, "bias", bias, (size_t)p->k * sizeof(float), &st->bias);
   if (status != CONVCL_OK) goto cleanup;
 
-  tiles_local(tiles, st->local);
+  convcl_cl_tiles_local(tiles, st->local);
   st->global[0] =
       (size_t)((layout.max_ncols + tiles->tn - 1) / tiles->tn * layout.nphases) * st->local[0];
   st->global[1] = (size_t)((p->k / p->groups + tiles->tm - 1) / tiles->tm) * st->local[1];
