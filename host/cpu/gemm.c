@@ -93,15 +93,18 @@ static int gemm_applicable(const convcl_context *ctx, const convcl_problem *p) {
   return 1;
 }
 
-/* Where it measured faster than implicit_gemm (ResNet-50's 1x1 layers, AVX-512): from
- * 256 positions on, with several threads everywhere (they share the memory bandwidth
- * that packing B spends: 1.3-1.45x on 56 x 56 layers at 2 threads), alone only within
- * one K block (deeper inputs re-read the rows of B that L1 could not keep). With few
- * positions the masked edge tile is a large share and implicit_gemm wins. */
+/* Where it measured faster than implicit_gemm (ResNet-50's, MobileNet's and the 3D
+ * suite's 1x1 layers, AVX-512): from 256 positions on, within one K block, or two with
+ * several threads (they share the memory bandwidth that packing B spends: 1.3-1.45x on
+ * ResNet's 56 x 56 layers at 2 threads). Deeper inputs re-read the rows of B that L1
+ * could not keep (WaveNet's 512 channels: 0.75x), rows a multiple of 4 KiB apart all
+ * fall in the same L1 sets, and with few positions the masked edge tile is a large
+ * share. */
 static int gemm_preferred(const convcl_context *ctx, const convcl_problem *p) {
-  const int threads = convcl_pool_threads(convcl_cpu_pool(ctx));
-  return gemm_applicable(ctx, p) && p->out[0] * p->out[1] * p->out[2] >= PREFERRED_MIN_POSITIONS &&
-         (threads > 1 || p->c / p->groups <= KC_MAX);
+  const int64_t npos = p->out[0] * p->out[1] * p->out[2];
+  const int64_t kblocks = convcl_pool_threads(convcl_cpu_pool(ctx)) > 1 ? 2 : 1;
+  return gemm_applicable(ctx, p) && npos >= PREFERRED_MIN_POSITIONS &&
+         npos * (int64_t)sizeof(float) % 4096 != 0 && p->c / p->groups <= kblocks * KC_MAX;
 }
 
 static size_t gemm_workspace(const convcl_context *ctx, const convcl_problem *p) {
