@@ -137,8 +137,7 @@ uint64_t convcl_hash(uint64_t h, const void *data, size_t n);
  * no entry, or one that is not exactly what store wrote for this kind and key. */
 void *convcl_diskcache_load(convcl_cache_kind kind, const char *key, size_t *len);
 /* Saves len bytes of data under key, atomically replacing any entry there. */
-void convcl_diskcache_store(convcl_cache_kind kind, const char *key, const void *data,
-                            size_t len);
+void convcl_diskcache_store(convcl_cache_kind kind, const char *key, const void *data, size_t len);
 
 /* host/tune.c: measured choice for AUTO when ctx->tune is set. */
 /* The plan for p whose algorithm and tile variant were measured fastest on this device:
@@ -158,6 +157,12 @@ long convcl_tune_measured_runs(void);
  * takes NULL input and output for this. CONVCL_ERROR_UNSUPPORTED where runs already work
  * in place on the caller's memory (the CPU path, OpenCL CPU devices). */
 convcl_status convcl_plan_run_resident(convcl_plan *plan);
+
+/* host/winograd_filter.c: the filter transform U = G f G^T of Winograd F(m x m, 3x3),
+ * m = 2 or 4, for one 3x3 filter f (row-major) into the leading (m + 2) x (m + 2) of u.
+ * It is formed in double, so the caller rounds it once when storing it: 1/6, 1/12 and
+ * 1/24 are inexact in binary. */
+void convcl_winograd_filter(int m, const float *f, double u[6][6]);
 
 /* Replaces the context's build log with a copy of log (NULL clears it). */
 void convcl_context_set_build_log(convcl_context *ctx, const char *log);

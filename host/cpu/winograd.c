@@ -219,20 +219,10 @@ static size_t u_offset(const wino_shape *s, int64_t g, int64_t xi, int64_t c0, i
   return (size_t)(((g * s->xis + xi) * s->cg + c0) * s->kpanels_all * kw + kp * kc * kw);
 }
 
-/* G for each tile size: alpha x 3. */
-static const double g2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
-static const double g4[6][3] = {{1.0 / 4, 0, 0},
-                                {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-                                {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                                {1.0 / 24, 1.0 / 12, 1.0 / 6},
-                                {1.0 / 24, -1.0 / 12, 1.0 / 6},
-                                {0, 0, 1}};
-
 /* U = G g G^T in double, rounded once, packed; rows past Kg are zero. */
 static void pack_filters(const convcl_problem *p, const wino_plan *wp, const float *w) {
   const wino_shape *s = &wp->s;
   const int64_t kw = s->kw_panel;
-  const double(*gm)[3] = s->m == 4 ? g4 : g2;
   const int alpha = s->alpha;
   for (int64_t g = 0; g < p->groups; g++)
     for (int64_t kk = 0; kk < s->kpanels_all * kw; kk++)
@@ -240,16 +230,7 @@ static void pack_filters(const convcl_problem *p, const wino_plan *wp, const flo
         const int64_t kp = kk / kw, lane = kk % kw;
         const int64_t c0 = c / s->kc * s->kc, kc = min64(s->kc, s->cg - c0);
         double u[6][6] = {{0}};
-        if (kk < s->kg) {
-          const float *f = w + ((g * s->kg + kk) * s->cg + c) * 9;
-          double t[6][3];
-          for (int i = 0; i < alpha; i++)
-            for (int j = 0; j < 3; j++)
-              t[i][j] = gm[i][0] * f[j] + gm[i][1] * f[3 + j] + gm[i][2] * f[6 + j];
-          for (int i = 0; i < alpha; i++)
-            for (int j = 0; j < alpha; j++)
-              u[i][j] = t[i][0] * gm[j][0] + t[i][1] * gm[j][1] + t[i][2] * gm[j][2];
-        }
+        if (kk < s->kg) convcl_winograd_filter(s->m, w + ((g * s->kg + kk) * s->cg + c) * 9, u);
         for (int xi = 0; xi < s->xis; xi++)
           wp->u[u_offset(s, g, xi, c0, kc, kp) + (size_t)((c - c0) * kw + lane)] =
               (float)u[xi / alpha][xi % alpha];

@@ -111,37 +111,22 @@ static size_t winograd_4x4_workspace(const convcl_context *ctx, const convcl_pro
   return workspace(p, 4);
 }
 
-/* G, the filter transform of F(2x2, 3x3) and F(4x4, 3x3), in double: 1/6, 1/12 and
- * 1/24 are inexact in binary, so U = G g G^T is formed in double and rounded once. */
-static const double g2[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
-static const double g4[6][3] = {{1.0 / 4, 0, 0},
-                                {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-                                {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                                {1.0 / 24, 1.0 / 12, 1.0 / 6},
-                                {1.0 / 24, -1.0 / 12, 1.0 / 6},
-                                {0, 0, 1}};
-
 /* U[t][g] (out channels x channels of group g, row-major) for each transform point t:
  * the GEMMs' A matrices before packing. */
 static float *transform_filters(const convcl_problem *p, const float *weights, int m) {
   const int a = m + 2, t_count = a * a;
   const int64_t cg = p->c / p->groups, mg = p->k / p->groups;
-  const double(*g)[3] = m == 2 ? g2 : g4;
   float *u = malloc((size_t)(t_count * p->k * cg) * sizeof *u);
   if (!u) return NULL;
   for (int64_t oc = 0; oc < p->k; ++oc)
     for (int64_t ic = 0; ic < cg; ++ic) {
-      const float *w = weights + (oc * cg + ic) * 9;
-      double gw[6][3]; /* G w */
-      for (int i = 0; i < a; ++i)
-        for (int j = 0; j < 3; ++j)
-          gw[i][j] = g[i][0] * w[j] + g[i][1] * w[3 + j] + g[i][2] * w[6 + j];
+      double uf[6][6];
+      convcl_winograd_filter(m, weights + (oc * cg + ic) * 9, uf);
       const int64_t grp = oc / mg, row = oc % mg;
       for (int i = 0; i < a; ++i)
         for (int j = 0; j < a; ++j) {
-          const double v = gw[i][0] * g[j][0] + gw[i][1] * g[j][1] + gw[i][2] * g[j][2];
           const int64_t t = i * a + j;
-          u[((t * p->groups + grp) * mg + row) * cg + ic] = (float)v;
+          u[((t * p->groups + grp) * mg + row) * cg + ic] = (float)uf[i][j];
         }
     }
   return u;
