@@ -112,6 +112,21 @@ void convcl_f32_pack_s2__avx512(float *dst, const float *src, size_t n);
  * and group with the input as B in place; for AUTO where that is faster, and for all. */
 extern const convcl_solver convcl_cpu_gemm_preferred;
 extern const convcl_solver convcl_cpu_gemm;
+/* Where A packed by convcl_cpu_pack_a holds group g, the K block from row k0 (kc rows)
+ * and M panel mp. */
+static inline int64_t convcl_cpu_a_offset(int64_t kdim, int64_t mpanels, int64_t mr, int64_t g,
+                                          int64_t k0, int64_t kc, int64_t mp) {
+  return (g * kdim + k0) * mpanels * mr + mp * kc * mr;
+}
+
+/* host/cpu/igemm.c: packs weights [groups * m][cg][taps] (PyTorch's) as the
+ * microkernels' A. Per group, K = cg x taps rows, tap-major (row k is tap k / cg, channel
+ * k % cg), in blocks of kc_max rows (the last may be shorter); in each block the
+ * ceil(m / mr) panels of mr rows, kc steps each, back to back, so the microkernel reads
+ * A as one stream. Rows past m are zero. */
+void convcl_cpu_pack_a(const float *w, int64_t groups, int64_t m, int64_t cg, int64_t taps,
+                       int64_t kc_max, int64_t mr, float *a);
+
 extern const convcl_solver convcl_cpu_implicit_gemm;
 /* PyTorch pads first, then convolves; mapping a padded coordinate back to the input
  * gives the same values without the copy. Validation guarantees one wrap at most. */

@@ -80,7 +80,7 @@ static void plan_blocking(const convcl_problem *p, const convcl_cpu_isa *isa, in
 typedef struct gemm_plan {
   const convcl_cpu_isa *isa;
   blocking blk;
-  float *a;    /* packed W, see pack_weights */
+  float *a;    /* packed W, see convcl_cpu_pack_a */
   float *bias; /* [k], NULL without bias */
 } gemm_plan;
 
@@ -122,30 +122,8 @@ static void gemm_destroy(convcl_plan *plan) {
   plan->impl = NULL;
 }
 
-/* Where packed W holds group g, the K block from in channel k0 (kc of them) and M
- * panel mp: kc steps of MR output channels, the panels of one K block back to back so
- * the microkernel reads A as one stream. */
 static int64_t a_offset(const gemm_plan *gp, int64_t g, int64_t k0, int64_t kc, int64_t mp) {
-  const int64_t mr = gp->isa->mr;
-  return (g * gp->blk.cg + k0) * gp->blk.mpanels * mr + mp * kc * mr;
-}
-
-/* W is PyTorch's [out][in / groups][1]; rows past M are zero. */
-static void pack_weights(const convcl_problem *p, const gemm_plan *gp, const float *w) {
-  const blocking *b = &gp->blk;
-  const int64_t mr = gp->isa->mr;
-  for (int64_t g = 0; g < p->groups; g++)
-    for (int64_t k0 = 0; k0 < b->cg; k0 += b->kc) {
-      const int64_t kc = min64(b->kc, b->cg - k0);
-      for (int64_t mp = 0; mp < b->mpanels; mp++) {
-        float *dst = gp->a + a_offset(gp, g, k0, kc, mp);
-        for (int64_t r = 0; r < kc; r++)
-          for (int64_t i = 0; i < mr; i++) {
-            const int64_t row = mp * mr + i;
-            dst[r * mr + i] = row < b->m ? w[(g * b->m + row) * b->cg + k0 + r] : 0.0f;
-          }
-      }
-    }
+  return convcl_cpu_a_offset(gp->blk.cg, gp->blk.mpanels, gp->isa->mr, g, k0, kc, mp);
 }
 
 static convcl_status gemm_create(convcl_plan *plan, const float *weights, const float *bias) {
@@ -167,7 +145,7 @@ static convcl_status gemm_create(convcl_plan *plan, const float *weights, const 
     return convcl_error(CONVCL_ERROR_OUT_OF_MEMORY,
                         "cannot allocate %zu packed weights for a CPU GEMM plan", packed);
   }
-  pack_weights(p, gp, weights);
+  convcl_cpu_pack_a(weights, p->groups, b->m, b->cg, 1, b->kc, gp->isa->mr, gp->a);
   if (p->has_bias) memcpy(gp->bias, bias, (size_t)p->k * sizeof(float));
   return CONVCL_OK;
 }

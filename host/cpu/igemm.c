@@ -106,7 +106,7 @@ static void plan_blocking(const convcl_problem *p, const convcl_cpu_isa *isa, in
 typedef struct igemm_plan {
   const convcl_cpu_isa *isa;
   blocking blk;
-  float *a;            /* packed W, see pack_weights */
+  float *a;            /* packed W, see convcl_cpu_pack_a */
   float *bias;         /* [k], NULL without bias */
   int64_t *table[3];   /* [out[i] * kernel[i]]: input index or -1 */
   int64_t *inside[2];  /* per W tap: first and last+1 output column that reads inside */
@@ -142,32 +142,27 @@ static void *alloc_aligned(size_t bytes) {
   return posix_memalign(&ptr, 64, bytes ? bytes : 1) == 0 ? ptr : NULL;
 }
 
-/* Where packed W holds group g, the K block from row k0 (kc rows) and M panel mp:
- * kc steps of MR output channels, the panels of one K block back to back so the
- * microkernel reads A as one stream. */
-static int64_t a_offset(const igemm_plan *ip, int64_t g, int64_t k0, int64_t kc, int64_t mp) {
-  const int64_t mr = ip->isa->mr;
-  return (g * ip->blk.kdim + k0) * ip->blk.mpanels * mr + mp * kc * mr;
-}
-
-/* W is PyTorch's [out][in / groups][taps]; rows past M are zero. */
-static void pack_weights(const convcl_problem *p, const igemm_plan *ip, const float *w) {
-  const blocking *b = &ip->blk;
-  const int64_t mr = ip->isa->mr;
-  for (int64_t g = 0; g < p->groups; g++)
-    for (int64_t k0 = 0; k0 < b->kdim; k0 += b->kc) {
-      const int64_t kc = min64(b->kc, b->kdim - k0);
-      for (int64_t mp = 0; mp < b->mpanels; mp++) {
-        float *dst = ip->a + a_offset(ip, g, k0, kc, mp);
+void convcl_cpu_pack_a(const float *w, int64_t groups, int64_t m, int64_t cg, int64_t taps,
+                       int64_t kc_max, int64_t mr, float *a) {
+  const int64_t kdim = cg * taps, mpanels = (m + mr - 1) / mr;
+  for (int64_t g = 0; g < groups; g++)
+    for (int64_t k0 = 0; k0 < kdim; k0 += kc_max) {
+      const int64_t kc = min64(kc_max, kdim - k0);
+      for (int64_t mp = 0; mp < mpanels; mp++) {
+        float *dst = a + convcl_cpu_a_offset(kdim, mpanels, mr, g, k0, kc, mp);
         for (int64_t r = 0; r < kc; r++) {
-          const int64_t tap = (k0 + r) / b->cg, c = (k0 + r) % b->cg;
+          const int64_t tap = (k0 + r) / cg, c = (k0 + r) % cg;
           for (int64_t i = 0; i < mr; i++) {
             const int64_t row = mp * mr + i;
-            dst[r * mr + i] = row < b->m ? w[((g * b->m + row) * b->cg + c) * b->taps + tap] : 0.0f;
+            dst[r * mr + i] = row < m ? w[((g * m + row) * cg + c) * taps + tap] : 0.0f;
           }
         }
       }
     }
+}
+
+static int64_t a_offset(const igemm_plan *ip, int64_t g, int64_t k0, int64_t kc, int64_t mp) {
+  return convcl_cpu_a_offset(ip->blk.kdim, ip->blk.mpanels, ip->isa->mr, g, k0, kc, mp);
 }
 
 static convcl_status igemm_create(convcl_plan *plan, const float *weights, const float *bias) {
@@ -194,7 +189,7 @@ static convcl_status igemm_create(convcl_plan *plan, const float *weights, const
                         "implicit-GEMM plan",
                         packed, plan->workspace_bytes);
   }
-  pack_weights(p, ip, weights);
+  convcl_cpu_pack_a(weights, p->groups, b->m, b->cg, b->taps, b->kc, ip->isa->mr, ip->a);
   if (p->has_bias) memcpy(ip->bias, bias, (size_t)p->k * sizeof(float));
   for (int i = 0; i < 3; i++)
     for (int64_t o = 0; o < p->out[i]; o++)
