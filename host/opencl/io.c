@@ -12,7 +12,7 @@ void convcl_cl_io_release(convcl_cl_io *io) {
 convcl_status convcl_cl_io_create(const convcl_opencl_state *cl, const convcl_problem *p,
                                   convcl_cl_io *io) {
   memset(io, 0, sizeof *io);
-  io->zero_copy = strcmp(cl->info.type, "cpu") == 0;
+  io->zero_copy = cl->limits.is_cpu;
   io->input_bytes = (size_t)p->input_elems * sizeof(float);
   io->output_bytes = (size_t)p->output_elems * sizeof(float);
   if (io->zero_copy) return CONVCL_OK;
@@ -38,6 +38,10 @@ convcl_status convcl_cl_io_begin_kernels(const convcl_opencl_state *cl, const co
   cl_int err;
   run->input = io->input;
   run->output = io->output;
+  if (io->zero_copy && (!input || !output))
+    return convcl_error(CONVCL_ERROR_UNSUPPORTED,
+                        "device %s runs on the caller's memory in place: every run is resident",
+                        cl->info.id);
   if (io->zero_copy) {
     /* CL_MEM_USE_HOST_PTR takes a non-const pointer; the kernel only reads input. */
     run->input = clCreateBuffer(cl->context, CL_MEM_READ_ONLY | CL_MEM_USE_HOST_PTR,

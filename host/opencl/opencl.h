@@ -218,7 +218,8 @@ void convcl_cl_io_release(convcl_cl_io *io);
 /* Stages input and binds the run's input and output to kernel arguments input_arg and
  * output_arg. Whatever it returns, convcl_cl_io_end must follow. With device buffers, a
  * NULL input runs on what the input buffer holds and a NULL output leaves the result in
- * the output buffer (convcl_plan_run_resident); zero-copy io needs both pointers. */
+ * the output buffer (convcl_plan_run_resident); zero-copy io refuses that with
+ * CONVCL_ERROR_UNSUPPORTED. */
 convcl_status convcl_cl_io_begin(const convcl_opencl_state *cl, const convcl_cl_io *io,
                                  cl_kernel kernel, cl_uint input_arg, cl_uint output_arg,
                                  const float *input, float *output, convcl_cl_run *run);

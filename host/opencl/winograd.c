@@ -7,7 +7,6 @@
 
 #include <limits.h>
 #include <stdlib.h>
-#include <string.h>
 
 /* The workspace the chunks aim for, and the most tiles in one: larger chunks only
  * lengthen the GEMMs' N, which fills every variant's tiles long before 1024 columns.
@@ -84,7 +83,7 @@ static int winograd_channels(const convcl_problem *p) {
 
 static int on_cpu_device(const convcl_context *ctx) {
   const convcl_opencl_state *cl = ctx->impl;
-  return strcmp(cl->info.type, "cpu") == 0;
+  return cl->limits.is_cpu;
 }
 
 static int winograd_4x4_preferred(const convcl_context *ctx, const convcl_problem *p) {
