@@ -628,8 +628,9 @@ static void measure(bench *b, int layer, layer_data *data, int device, convcl_al
   }
   row->workspace_bytes = (int64_t)convcl_plan_workspace_size(plan);
   if (algo == CONVCL_ALGO_AUTO)
-    snprintf(row->note, sizeof row->note, "%s chose %s", b->opt.tune ? "tuning" : "auto",
-             convcl_algo_name(convcl_plan_algo(plan)));
+    snprintf(row->note, sizeof row->note, "%s chose %s%s%s", b->opt.tune ? "tuning" : "auto",
+             convcl_algo_name(convcl_plan_algo(plan)), plan->variant >= 0 ? " " : "",
+             plan->variant >= 0 ? plan->solver->variant_names[plan->variant] : "");
 
   /* Poisoned, so that elements no run writes show up in --verify. */
   for (size_t i = 0; i < data->output_elems; i++) data->output[i] = NAN;

@@ -11,9 +11,10 @@
  *
  * Row kk = c * taps + (kd, kh, kw) of B (PyTorch's weight order) is described by
  * taps[kk] = {c * in_plane, or -1 for K padding; kd, kh, kw times dilation}; vectors
- * hold D, H, W in x, y, z. pointwise kernels (1x1x1, stride 1, no padding) read x's
- * channel planes as B's rows and never read taps. The host guarantees that the input,
- * the output and packed A have at most INT_MAX elements, so every offset is an int.
+ * hold D, H, W in x, y, z. pointwise kernels (1x1x1, no padding reached, any stride) read
+ * B's row c at each column's own position in x's channel plane c and never read taps. The host
+ * guarantees that the input, the output and packed A have at most INT_MAX elements, so every offset
+ * is an int.
  *
  * Tunables, which the host sets as build options (-DTM=...):
  *   BLOCKED 0: a work-group computes a TM x TN tile of y in K slices of TK, each of its
@@ -102,7 +103,8 @@ static inline void tiled_body(IGEMM_PARAMS, __local float *restrict as, __local 
   const int od = p / out_hw, oh = (p - od * out_hw) / out_size.z;
   const int ow = p - od * out_hw - oh * out_size.z;
   const int id0 = od * stride.x - pad.x, ih0 = oh * stride.y - pad.y, iw0 = ow * stride.z - pad.z;
-  const __global float *xb = x + (img * c + g * cg) * in_plane + (pointwise ? p : 0);
+  const __global float *xb = x + (img * c + g * cg) * in_plane +
+                             (pointwise ? (id0 * in_size.y + ih0) * in_size.z + iw0 : 0);
   const __global float *ag = a + g * kpad * mpad + m0;
 
   float acc[RM][RN];
@@ -240,7 +242,9 @@ static inline void blocked_body(IGEMM_PARAMS, __local float *restrict bp,
   /* Per block of 16 columns: where each column's receptive field starts (cbase: its
    * image and group in x, plus its position when pointwise) and its output offset;
    * whether all 16 are in one image (so their outputs are consecutive) and, further,
-   * in one output row at stride 1 (so their inputs are consecutive too). */
+   * in one output row at stride 1 (so their inputs are consecutive too). Pointwise at
+   * stride 1, one image is enough for that. */
+  const int unit_stride = stride.x == 1 && stride.y == 1 && stride.z == 1;
   int16 cbase[NB], cid0[NB], cih0[NB], ciw0[NB], cok[NB], cy[NB];
   int one_image[NB], one_row[NB];
   for (int nb = 0; nb < NB; ++nb) {
@@ -258,7 +262,8 @@ static inline void blocked_body(IGEMM_PARAMS, __local float *restrict bp,
     cid0[nb] = od * stride.x - pad.x;
     cih0[nb] = oh * stride.y - pad.y;
     ciw0[nb] = ow * stride.z - pad.z;
-    cbase[nb] = (img * c + g * cg) * in_plane + (pointwise ? p : 0);
+    cbase[nb] = (img * c + g * cg) * in_plane +
+                (pointwise ? (cid0[nb] * in_size.y + cih0[nb]) * in_size.z + ciw0[nb] : 0);
     cy[nb] = img * k * out_plane + p;
     cok[nb] = c0 + lane < ncols;
     one_image[nb] = all(cok[nb]) && img.s0 == img.sf;
@@ -276,7 +281,7 @@ static inline void blocked_body(IGEMM_PARAMS, __local float *restrict bp,
           const int ch = k0 + kk;
           if (ch >= cg)
             v = (float16)0.0f;
-          else if (one_image[nb])
+          else if (one_image[nb] && unit_stride)
             v = vload16(0, x + cbase[nb].s0 + ch * in_plane);
           else
             v = gather16(x, cbase[nb] + ch * in_plane, cok[nb]);

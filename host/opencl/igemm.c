@@ -23,6 +23,12 @@ typedef struct igemm_tiles {
 /* GPUs on large grids: 256 work-items with 8x8 blocks, twice the reuse of each loaded
  * value; 16 KB of local memory. */
 #define IGEMM_LARGE_TILES (0, 128, 128, 16, 8, 8)
+/* GPUs: 64 work-items with 8x8 blocks: the 64x64 tiles of IGEMM_GPU_TILES, with half the
+ * local-memory loads per multiply-add (4x4 blocks load 8 values for 16 of them). */
+#define IGEMM_MID_TILES (0, 64, 64, 16, 8, 8)
+/* GPUs: 128 work-items with 8x8 blocks over 128 columns, for layers of 64 out channels
+ * whose columns are many. */
+#define IGEMM_WIDE_TILES (0, 64, 128, 16, 8, 8)
 /* Devices that cannot run 256 work-items per group: 64 work-items, 4 KB. */
 #define IGEMM_SMALL_TILES (0, 32, 32, 16, 4, 4)
 /* CPU devices: one work-item per group, 8 x 16 register blocks (PoCL's loops reach the
@@ -35,6 +41,8 @@ const char convcl_cl_igemm_gpu_options[] = CONVCL_CL_TILE_OPTIONS(IGEMM_GPU_TILE
 const char convcl_cl_igemm_small_options[] = CONVCL_CL_TILE_OPTIONS(IGEMM_SMALL_TILES);
 const char convcl_cl_igemm_large_options[] = CONVCL_CL_TILE_OPTIONS(IGEMM_LARGE_TILES);
 const char convcl_cl_igemm_cpu_options[] = CONVCL_CL_TILE_OPTIONS(IGEMM_CPU_TILES);
+const char convcl_cl_igemm_mid_options[] = CONVCL_CL_TILE_OPTIONS(IGEMM_MID_TILES);
+const char convcl_cl_igemm_wide_options[] = CONVCL_CL_TILE_OPTIONS(IGEMM_WIDE_TILES);
 
 static const igemm_tiles gpu_tiles = IGEMM_VARIANT(CONVCL_CL_PROGRAM_IGEMM_GPU, IGEMM_GPU_TILES, 0);
 static const igemm_tiles small_tiles =
@@ -46,13 +54,19 @@ static const igemm_tiles small_splitk_tiles =
     IGEMM_VARIANT(CONVCL_CL_PROGRAM_IGEMM_SMALL, IGEMM_SMALL_TILES, 1);
 static const igemm_tiles large_tiles =
     IGEMM_VARIANT(CONVCL_CL_PROGRAM_IGEMM_LARGE, IGEMM_LARGE_TILES, 0);
+static const igemm_tiles mid_tiles = IGEMM_VARIANT(CONVCL_CL_PROGRAM_IGEMM_MID, IGEMM_MID_TILES, 0);
+static const igemm_tiles mid_splitk_tiles =
+    IGEMM_VARIANT(CONVCL_CL_PROGRAM_IGEMM_MID, IGEMM_MID_TILES, 1);
+static const igemm_tiles wide_tiles =
+    IGEMM_VARIANT(CONVCL_CL_PROGRAM_IGEMM_WIDE, IGEMM_WIDE_TILES, 0);
 
 /* The solver's tile variants, in the order of variant_names; new ones go last, so the
  * indices that tuning records and benches name keep their meaning. */
 static const igemm_tiles *const variants[] = {&gpu_tiles,        &small_tiles,        &cpu_tiles,
-                                              &gpu_splitk_tiles, &small_splitk_tiles, &large_tiles};
-static const char *const variant_names[] = {"gpu",        "small",        "cpu",
-                                            "gpu_splitk", "small_splitk", "large"};
+                                              &gpu_splitk_tiles, &small_splitk_tiles, &large_tiles,
+                                              &mid_tiles,        &mid_splitk_tiles,   &wide_tiles};
+static const char *const variant_names[] = {
+    "gpu", "small", "cpu", "gpu_splitk", "small_splitk", "large", "mid", "mid_splitk", "wide"};
 
 /* Split K: a grid under SPLITK_FILL work-groups per compute unit leaves the device half
  * idle (ResNet-50's late layers on an H200: 8 to 16 tiles for 132 units), so K is split
@@ -77,6 +91,15 @@ typedef struct igemm_plan {
 } igemm_plan;
 
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* Kernel 1 and every read inside the input, at any stride: column j of B is x at the
+ * column's own position, so the pointwise kernels need no tap table and no bounds. */
+static int pointwise_problem(const convcl_problem *p) {
+  for (int d = 0; d < 3; ++d)
+    if (p->kernel[d] != 1 || p->pad_begin[d] != 0 || (p->out[d] - 1) * p->stride[d] >= p->in[d])
+      return 0;
+  return 1;
+}
 
 /* Work-groups of an unsplit launch of t's tiles. */
 static int64_t tiles_groups(const convcl_problem *p, const igemm_tiles *t) {
@@ -123,13 +146,17 @@ static int candidates(const convcl_opencl_state *cl, const convcl_problem *p, in
     return 2;
   }
   const int units = cl->info.compute_units;
-  /* Large tiles where they alone fill the device (batched layers), with 128 out channels
-   * per group or more and stride 1: on an H200 at batch 32 they ran ResNet-50's 1x1
-   * stride-1 layers 1.06x to 1.22x faster than the 64x64 ones, but layers of 64 out
-   * channels (half of each tile idle) 1.45x to 1.6x slower, and strided ones up to 1.2x
-   * slower (bench/results/nvidia-h200_2026-11-26b). */
-  if (p->k / p->groups >= 128 && p->stride[0] == 1 && p->stride[1] == 1 && p->stride[2] == 1 &&
-      tiles_groups(p, &large_tiles) >= (int64_t)SPLITK_FILL * units) {
+  /* Large tiles where they fill the device once over (batched layers), with 128 out
+   * channels per group or more, at stride 1 or read in place: on an H200 at batch 32 they
+   * ran ResNet-50's 1x1 stride-1 layers 1.06x to 1.22x faster than the 64x64 ones, but
+   * layers of 64 out channels (half of each tile idle) 1.45x to 1.6x slower and strided
+   * 3x3 ones up to 1.2x slower (bench/results/nvidia-h200_2026-11-26b); on an H100, tuning
+   * took them for every strided 1x1 layer, 1.03x to 1.27x faster than 64x64 tiles, also
+   * where they made only 1.6 work-groups per compute unit (bench/results/nvidia-h100_2026-11-26).
+   */
+  const int unit_stride = p->stride[0] == 1 && p->stride[1] == 1 && p->stride[2] == 1;
+  if (p->k / p->groups >= 128 && (unit_stride || pointwise_problem(p)) &&
+      tiles_groups(p, &large_tiles) >= units) {
     out[0] = &large_tiles;
     out[1] = &gpu_tiles;
     return 2;
@@ -317,7 +344,7 @@ static convcl_status set_args(igemm_plan *st, const convcl_problem *p, int64_t k
 static convcl_status igemm_create(convcl_plan *plan, const float *weights, const float *bias) {
   convcl_opencl_state *cl = plan->ctx->impl;
   const convcl_problem *p = &plan->problem;
-  const int pointwise = convcl_cl_pointwise(p);
+  const int pointwise = pointwise_problem(p);
   const igemm_tiles *tiles = NULL;
   float *packed = NULL;
   cl_int *taps = NULL;

@@ -21,6 +21,8 @@ extern const char convcl_cl_igemm_gpu_options[];
 extern const char convcl_cl_igemm_small_options[];
 extern const char convcl_cl_igemm_large_options[];
 extern const char convcl_cl_igemm_cpu_options[];
+extern const char convcl_cl_igemm_mid_options[];
+extern const char convcl_cl_igemm_wide_options[];
 /* host/opencl/gemm.c: the same for gemm.cl. */
 extern const char convcl_cl_gemm_gpu_options[];
 extern const char convcl_cl_gemm_small_options[];
@@ -39,6 +41,8 @@ typedef enum convcl_cl_program_id {
   CONVCL_CL_PROGRAM_IGEMM_SMALL,
   CONVCL_CL_PROGRAM_IGEMM_LARGE,
   CONVCL_CL_PROGRAM_IGEMM_CPU,
+  CONVCL_CL_PROGRAM_IGEMM_MID,
+  CONVCL_CL_PROGRAM_IGEMM_WIDE,
   CONVCL_CL_PROGRAM_DEPTHWISE,
   CONVCL_CL_PROGRAM_GEMM_GPU,
   CONVCL_CL_PROGRAM_GEMM_SMALL,
