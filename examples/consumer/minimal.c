@@ -1,4 +1,5 @@
-/* The README's C example: one Conv2d(1, 2, 3, padding=1) on the default device. */
+/* The README's C example: one Conv2d(1, 2, 3, padding=1) on the default device. Built
+ * against an installed convcl by CMakeLists.txt here, and by convcl's own build as a test. */
 #include <convcl.h>
 #include <stdio.h>
 
