@@ -50,6 +50,22 @@ static convcl_status open_device(convcl_context *ctx, const char *device) {
                       "unknown device '%s': expected auto, cpu, opencl or opencl:P:D", device);
 }
 
+convcl_context *convcl_context_alloc(void) {
+  convcl_context *ctx = calloc(1, sizeof *ctx);
+  if (!ctx) {
+    convcl_error(CONVCL_ERROR_OUT_OF_MEMORY, "cannot allocate a context");
+    return NULL;
+  }
+  if (pthread_mutex_init(&ctx->lock, NULL) != 0) {
+    free(ctx);
+    convcl_error(CONVCL_ERROR_OUT_OF_MEMORY, "pthread_mutex_init failed for a new context");
+    return NULL;
+  }
+  const char *tune = getenv("CONVCL_TUNE");
+  ctx->tune = tune && strcmp(tune, "1") == 0;
+  return ctx;
+}
+
 convcl_status convcl_context_create(const char *device, convcl_context **ctx_out) {
   if (!ctx_out)
     return convcl_error(CONVCL_ERROR_NULL_POINTER, "the context output pointer is NULL");
@@ -57,18 +73,11 @@ convcl_status convcl_context_create(const char *device, convcl_context **ctx_out
     const char *env = getenv("CONVCL_DEVICE");
     device = env && *env ? env : "auto";
   }
-  convcl_context *ctx = calloc(1, sizeof *ctx);
-  if (!ctx) return convcl_error(CONVCL_ERROR_OUT_OF_MEMORY, "cannot allocate a context");
-  if (pthread_mutex_init(&ctx->lock, NULL) != 0) {
-    free(ctx);
-    return convcl_error(CONVCL_ERROR_SYSTEM, "pthread_mutex_init failed for a new context");
-  }
-  const char *tune = getenv("CONVCL_TUNE");
-  ctx->tune = tune && strcmp(tune, "1") == 0;
+  convcl_context *ctx = convcl_context_alloc();
+  if (!ctx) return CONVCL_ERROR_OUT_OF_MEMORY;
   convcl_status st = open_device(ctx, device);
   if (st != CONVCL_OK) {
-    pthread_mutex_destroy(&ctx->lock);
-    free(ctx);
+    convcl_context_destroy(ctx);
     return st;
   }
   *ctx_out = ctx;

@@ -44,28 +44,41 @@ void convcl_strlcpy(char *dst, const char *src, size_t cap);
 typedef struct convcl_plan convcl_plan;
 typedef struct convcl_context convcl_context;
 
+typedef struct convcl_tensor convcl_tensor;
+
 /* One algorithm of one backend. create() stores its state in plan->impl; it may use
  * plan->problem, plan->ctx and plan->variant. Optional slots are NULL (or 0). A solver
  * with tile variants names them in variant_names; create() builds plan->variant, or
- * its own pick for the problem when plan->variant is -1. */
+ * its own pick for the problem when plan->variant is -1. A solver has one of run and
+ * enqueue: the CPU path's run on host arrays (a tensor there is one), the OpenCL ones
+ * enqueue on tensors (a host run goes through the backend's run_host). */
 typedef struct convcl_solver {
   convcl_algo algo;
   int (*applicable)(const convcl_context *ctx, const convcl_problem *p);
   size_t (*workspace)(const convcl_context *ctx, const convcl_problem *p);
   convcl_status (*create)(convcl_plan *plan, const float *weights, const float *bias);
   convcl_status (*run)(convcl_plan *plan, const float *input, float *output);
+  convcl_status (*enqueue)(convcl_plan *plan, const convcl_tensor *input, convcl_tensor *output);
   void (*destroy)(convcl_plan *plan);
   int variant_count;
   const char *const *variant_names;
 } convcl_solver;
 
 /* A backend: its solvers in order of preference (the heuristic takes the first
- * applicable one) and how to release its context state. */
+ * applicable one), how to release its context state, and its tensors' memory: made
+ * for t->elems floats (t->host or t->buffer), released, copied in and out, and waited
+ * for. Backends whose solvers enqueue also run plans on host arrays (run_host). */
 typedef struct convcl_backend {
   convcl_backend_kind kind;
   const convcl_solver *const *solvers;
   size_t solver_count;
   void (*context_destroy)(convcl_context *ctx);
+  convcl_status (*tensor_alloc)(convcl_tensor *t);
+  void (*tensor_free)(convcl_tensor *t);
+  convcl_status (*upload)(convcl_tensor *t, const float *src);
+  convcl_status (*download)(const convcl_tensor *t, float *dst);
+  convcl_status (*finish)(convcl_context *ctx);
+  convcl_status (*run_host)(convcl_plan *plan, const float *input, float *output);
 } convcl_backend;
 
 struct convcl_context {
@@ -84,8 +97,38 @@ struct convcl_plan {
   convcl_problem problem;
   int variant; /* the solver's tile variant; -1: its own pick */
   size_t workspace_bytes;
-  void *impl; /* the solver's state */
+  void *impl;              /* the solver's state */
+  convcl_tensor *stage[2]; /* run_host's device copies of input and output, made at first use */
 };
+
+/* A tensor (include/convcl.h). On the CPU path host holds the data; on OpenCL, buffer is
+ * the cl_mem kernels bind, the data from its byte 0: convcl's own buffer, the app's
+ * buffer itself (wrapped at offset 0), or a sub-buffer convcl made of it. */
+struct convcl_tensor {
+  convcl_context *ctx;
+  convcl_shape shape;
+  int64_t elems;
+  float *host;
+  void *buffer;
+  void *app_buffer;  /* wrapped: the app's cl_mem, never released by convcl */
+  size_t app_offset; /* wrapped: where the data starts in app_buffer, in bytes */
+};
+
+/* host/tensor.c: every copy between the app's memory and a tensor or a device buffer
+ * (uploads, downloads, the staging of host runs, weights at plan time) counts one;
+ * tests read the total to prove that chained runs copy nothing. */
+void convcl_count_host_transfer(void);
+long convcl_host_transfers(void);
+/* A tensor struct for shape in ctx, validated, without memory (the caller attaches it). */
+convcl_status convcl_tensor_init(convcl_context *ctx, const convcl_shape *shape,
+                                 convcl_tensor **tensor_out);
+/* Checks that a tensor may be a plan's input or output: in its context, of shape. */
+convcl_status convcl_tensor_check(const convcl_tensor *t, const convcl_context *ctx,
+                                  const convcl_shape *shape, const char *role);
+
+/* host/context.c: a context with no device yet (backend NULL), which
+ * convcl_context_destroy releases; NULL when out of memory (the error is set). */
+convcl_context *convcl_context_alloc(void);
 
 /* host/cpu/: always present. */
 convcl_status convcl_cpu_open(convcl_context *ctx);
@@ -150,13 +193,6 @@ int convcl_tune_lookup(const convcl_context *ctx, const convcl_problem *p, convc
 /* Candidate plan runs made to measure since the process started (tests check that a
  * cached choice is read back without measuring). */
 long convcl_tune_measured_runs(void);
-
-/* host/plan.c, for the bench until tensors live on devices (issue 6): runs the plan on
- * what its device buffers already hold from the last convcl_plan_run, with no host
- * transfers, and waits: the time a device-resident app sees. The OpenCL solvers' run()
- * takes NULL input and output for this. CONVCL_ERROR_UNSUPPORTED where runs already work
- * in place on the caller's memory (the CPU path, OpenCL CPU devices). */
-convcl_status convcl_plan_run_resident(convcl_plan *plan);
 
 /* host/winograd_filter.c: the filter transform U = G f G^T of Winograd F(m x m, 3x3),
  * m = 2 or 4, for one 3x3 filter f (row-major) into the leading (m + 2) x (m + 2) of u.

@@ -158,19 +158,35 @@ convcl_status convcl_plan_run(convcl_plan *plan, const float *input, float *outp
                         !plan    ? "plan"
                         : !input ? "input"
                                  : "output");
-  convcl_status st = plan->solver->run(plan, input, output);
+  convcl_status st = plan->solver->run ? plan->solver->run(plan, input, output)
+                                       : plan->ctx->backend->run_host(plan, input, output);
   if (st == CONVCL_OK) convcl_error_clear();
   return st;
 }
 
-convcl_status convcl_plan_run_resident(convcl_plan *plan) {
-  if (!plan)
-    return convcl_error(CONVCL_ERROR_NULL_POINTER, "convcl_plan_run_resident: plan is NULL");
-  if (plan->ctx->backend->kind != CONVCL_BACKEND_OPENCL)
-    return convcl_error(CONVCL_ERROR_UNSUPPORTED,
-                        "the CPU path runs on the caller's memory in place: every run is resident");
-  /* OpenCL devices that work in place too are refused by the io layer, which decides. */
-  convcl_status st = plan->solver->run(plan, NULL, NULL);
+/* Whether two tensors share memory: the same one, or wraps of one app buffer whose
+ * byte ranges meet. */
+static int overlap(const convcl_tensor *a, const convcl_tensor *b) {
+  if (a == b) return 1;
+  if (!a->app_buffer || a->app_buffer != b->app_buffer) return 0;
+  const size_t a_end = a->app_offset + (size_t)a->elems * sizeof(float),
+               b_end = b->app_offset + (size_t)b->elems * sizeof(float);
+  return a->app_offset < b_end && b->app_offset < a_end;
+}
+
+convcl_status convcl_plan_enqueue(convcl_plan *plan, const convcl_tensor *input,
+                                  convcl_tensor *output) {
+  if (!plan) return convcl_error(CONVCL_ERROR_NULL_POINTER, "convcl_plan_enqueue: plan is NULL");
+  convcl_status st = convcl_tensor_check(input, plan->ctx, &plan->problem.input_shape, "input");
+  if (st == CONVCL_OK)
+    st = convcl_tensor_check(output, plan->ctx, &plan->problem.output_shape, "output");
+  if (st != CONVCL_OK) return st;
+  if (overlap(input, output))
+    return convcl_error(CONVCL_ERROR_INVALID_VALUE,
+                        "the input and output tensors share memory: a convolution cannot run in "
+                        "place");
+  st = plan->solver->enqueue ? plan->solver->enqueue(plan, input, output)
+                             : plan->solver->run(plan, input->host, output->host);
   if (st == CONVCL_OK) convcl_error_clear();
   return st;
 }
@@ -178,6 +194,8 @@ convcl_status convcl_plan_run_resident(convcl_plan *plan) {
 void convcl_plan_destroy(convcl_plan *plan) {
   if (!plan) return;
   if (plan->solver->destroy) plan->solver->destroy(plan);
+  convcl_tensor_destroy(plan->stage[0]);
+  convcl_tensor_destroy(plan->stage[1]);
   free(plan);
 }
 

@@ -18,12 +18,12 @@
 #include <time.h>
 
 /* Each candidate runs once untimed (first-run costs: lazy kernel compiles, page
- * faults), then up to TIMED_RUNS times; its time is their median. Where the device has
- * memory of its own, the timed runs use the copy of the data the first run left there
- * (convcl_plan_run_resident): host transfers cost every candidate the same and would
- * drown the differences between kernels. Timed runs stop once they add up to
- * RUN_BUDGET_MS, so huge layers stay bounded, and a candidate already more than SLOWER
- * times the best so far stops early: it cannot win. */
+ * faults), then up to TIMED_RUNS times; its time is their median. Runs are on tensors
+ * in the context (enqueue, then wait), so on devices with memory of their own no host
+ * transfer is timed: they would cost every candidate the same and drown the
+ * differences between kernels. Timed runs stop once they add up to RUN_BUDGET_MS, so
+ * huge layers stay bounded, and a candidate already more than SLOWER times the best
+ * so far stops early: it cannot win. */
 enum { TIMED_RUNS = 5 };
 #define RUN_BUDGET_MS 1000.0
 #define SLOWER 2.0
@@ -134,25 +134,25 @@ static int by_value(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+/* One run of plan on tensors, waited for. */
+static convcl_status run_once(convcl_plan *plan, const convcl_tensor *x, convcl_tensor *y) {
+  convcl_status st = convcl_plan_enqueue(plan, x, y);
+  if (st == CONVCL_OK) st = convcl_context_finish(plan->ctx);
+  atomic_fetch_add(&measured_runs, 1);
+  return st;
+}
+
 /* The plan's time per run in ms, as the top of this file says; INFINITY when a run
  * fails. */
-static double time_plan(convcl_plan *plan, const float *input, float *output, double best_ms) {
-  double t0 = now_ms();
-  convcl_status st = convcl_plan_run(plan, input, output);
-  const double first_ms = now_ms() - t0;
-  atomic_fetch_add(&measured_runs, 1);
-  if (st != CONVCL_OK) return INFINITY;
-  st = convcl_plan_run_resident(plan);
-  const int resident = st == CONVCL_OK;
-  if (!resident && st != CONVCL_ERROR_UNSUPPORTED) return INFINITY;
-  if (!resident && first_ms > SLOWER * best_ms) return first_ms;
+static double time_plan(convcl_plan *plan, const convcl_tensor *x, convcl_tensor *y,
+                        double best_ms) {
+  if (run_once(plan, x, y) != CONVCL_OK) return INFINITY;
   double times[TIMED_RUNS], total = 0;
   int n = 0;
   while (n < TIMED_RUNS) {
-    t0 = now_ms();
-    st = resident ? convcl_plan_run_resident(plan) : convcl_plan_run(plan, input, output);
+    const double t0 = now_ms();
+    const convcl_status st = run_once(plan, x, y);
     times[n] = now_ms() - t0;
-    atomic_fetch_add(&measured_runs, 1);
     if (st != CONVCL_OK) return INFINITY;
     total += times[n++];
     if (total > RUN_BUDGET_MS || times[n - 1] > SLOWER * best_ms) break;
@@ -167,11 +167,13 @@ static convcl_plan *measure(convcl_context *ctx, const convcl_problem *p, const 
                             const float *bias, char *record, size_t cap) {
   const convcl_backend *b = ctx->backend;
   float *input = malloc((size_t)p->input_elems * sizeof *input);
-  float *output = malloc((size_t)p->output_elems * sizeof *output);
+  convcl_tensor *x = NULL, *y = NULL;
   convcl_plan *best = NULL;
   double best_ms = INFINITY;
   char lines[4096] = "";
-  if (!input || !output) goto cleanup;
+  if (!input || convcl_tensor_create(ctx, &p->input_shape, &x) != CONVCL_OK ||
+      convcl_tensor_create(ctx, &p->output_shape, &y) != CONVCL_OK)
+    goto cleanup;
   /* Random in [-1, 1): the data's values do not change the work, but denormals or
    * all-zero input could. */
   uint32_t state = 0x2545f491u;
@@ -179,6 +181,7 @@ static convcl_plan *measure(convcl_context *ctx, const convcl_problem *p, const 
     state = state * 1664525u + 1013904223u;
     input[i] = (float)(state >> 8) / (float)(1u << 23) - 1.0f;
   }
+  if (convcl_tensor_upload(x, input) != CONVCL_OK) goto cleanup;
   for (size_t i = 0; i < b->solver_count; i++) {
     const convcl_solver *s = b->solvers[i];
     if (solver_for(ctx, p, s->algo) != s) continue;
@@ -187,7 +190,7 @@ static convcl_plan *measure(convcl_context *ctx, const convcl_problem *p, const 
       if (convcl_plan_make(ctx, p, weights, bias, s->algo, s->variant_count > 0 ? v : -1, &plan) !=
           CONVCL_OK)
         continue;
-      const double ms = time_plan(plan, input, output, best_ms);
+      const double ms = time_plan(plan, x, y, best_ms);
       append(lines, sizeof lines, "measured %s %s %.4f ms\n", convcl_algo_name(s->algo),
              variant_name(s, v), ms);
       if (ms < best_ms) {
@@ -204,7 +207,8 @@ static convcl_plan *measure(convcl_context *ctx, const convcl_problem *p, const 
   append(record, cap, "%s", lines);
 cleanup:
   free(input);
-  free(output);
+  convcl_tensor_destroy(x);
+  convcl_tensor_destroy(y);
   return best;
 }
 

@@ -217,6 +217,37 @@ CONVCL_API const char *convcl_context_build_log(const convcl_context *ctx);
  * context was created) a heuristic chooses without measuring. */
 CONVCL_API convcl_status convcl_context_set_tuning(convcl_context *ctx, int enable);
 
+/* ---- Tensors ---------------------------------------------------------------------
+ * An FP32 tensor in a context's memory: device memory on an OpenCL device (including
+ * an OpenCL CPU device), host memory on the CPU path, in NC + spatial layout. Layers
+ * chained through tensors never copy through the host. A tensor is used by one thread
+ * at a time, and must be destroyed before its context. */
+
+typedef struct convcl_tensor convcl_tensor;
+
+/* A new tensor of shape (1 to CONVCL_MAX_DIMS dims, each > 0) in ctx; its contents
+ * are undefined until uploaded or written by a run. */
+CONVCL_API convcl_status convcl_tensor_create(convcl_context *ctx, const convcl_shape *shape,
+                                              convcl_tensor **tensor_out);
+
+/* Releases the tensor's memory (never memory the app wrapped, see convcl_opencl.h).
+ * Work enqueued on it must have finished. NULL is a no-op. */
+CONVCL_API void convcl_tensor_destroy(convcl_tensor *tensor);
+
+CONVCL_API void convcl_tensor_shape(const convcl_tensor *tensor, convcl_shape *shape);
+
+/* Copies src (the tensor's element count of floats) into the tensor, after the work
+ * already enqueued in its context; returns when src may be reused. */
+CONVCL_API convcl_status convcl_tensor_upload(convcl_tensor *tensor, const float *src);
+
+/* Waits for the work enqueued in the tensor's context, then copies the tensor into
+ * dst (its element count of floats). */
+CONVCL_API convcl_status convcl_tensor_download(const convcl_tensor *tensor, float *dst);
+
+/* Waits until every run enqueued in the context has finished; reports a device error
+ * that happened while they ran. */
+CONVCL_API convcl_status convcl_context_finish(convcl_context *ctx);
+
 /* ---- Plans ----------------------------------------------------------------------- */
 
 typedef enum convcl_algo {
@@ -257,6 +288,17 @@ CONVCL_API convcl_status convcl_plan_create(convcl_context *ctx, const convcl_co
 /* Runs the plan on host buffers: input holds the plan's input shape, output receives
  * the output shape; the call returns when output is written. Blocking. */
 CONVCL_API convcl_status convcl_plan_run(convcl_plan *plan, const float *input, float *output);
+
+/* Runs the plan on tensors of its context (see Tensors below): input's shape must be
+ * the plan's input shape, output's its output shape, and they must be different
+ * tensors. On an OpenCL device the work is enqueued on the context's in-order queue and
+ * the call returns without waiting and without any host transfer, so the next layer
+ * may be enqueued at once on this output; convcl_context_finish or
+ * convcl_tensor_download waits for it. On the CPU path the run is done when the call
+ * returns. Errors found when enqueuing are returned here; errors of the device while
+ * running, by the call that waits. */
+CONVCL_API convcl_status convcl_plan_enqueue(convcl_plan *plan, const convcl_tensor *input,
+                                             convcl_tensor *output);
 
 /* NULL is a no-op. */
 CONVCL_API void convcl_plan_destroy(convcl_plan *plan);

@@ -1,6 +1,7 @@
 /* The CPU backend: native C, no OpenCL runtime needed; a thread pool per context. */
 #include "cpu.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,11 +24,48 @@ static const convcl_solver *const cpu_solvers[] = {&convcl_cpu_depthwise_preferr
 
 static void cpu_context_destroy(convcl_context *ctx) { convcl_pool_destroy(ctx->impl); }
 
+/* Tensors are host memory, aligned for the widest vector loads; runs finish before they
+ * return, so there is never anything to wait for. */
+enum { TENSOR_ALIGN = 64 };
+
+static convcl_status tensor_alloc(convcl_tensor *t) {
+  const size_t bytes = (size_t)t->elems * sizeof(float);
+  if (bytes > SIZE_MAX - TENSOR_ALIGN)
+    return convcl_error(CONVCL_ERROR_SIZE_OVERFLOW, "a tensor of %zu bytes is too large", bytes);
+  t->host = aligned_alloc(TENSOR_ALIGN, (bytes + TENSOR_ALIGN - 1) / TENSOR_ALIGN * TENSOR_ALIGN);
+  if (!t->host)
+    return convcl_error(CONVCL_ERROR_OUT_OF_MEMORY, "out of host memory for a tensor of %zu bytes",
+                        bytes);
+  return CONVCL_OK;
+}
+
+static void tensor_free(convcl_tensor *t) { free(t->host); }
+
+static convcl_status upload(convcl_tensor *t, const float *src) {
+  memcpy(t->host, src, (size_t)t->elems * sizeof(float));
+  return CONVCL_OK;
+}
+
+static convcl_status download(const convcl_tensor *t, float *dst) {
+  memcpy(dst, t->host, (size_t)t->elems * sizeof(float));
+  return CONVCL_OK;
+}
+
+static convcl_status finish(convcl_context *ctx) {
+  (void)ctx;
+  return CONVCL_OK;
+}
+
 static const convcl_backend cpu_backend = {
     .kind = CONVCL_BACKEND_CPU,
     .solvers = cpu_solvers,
     .solver_count = sizeof cpu_solvers / sizeof cpu_solvers[0],
     .context_destroy = cpu_context_destroy,
+    .tensor_alloc = tensor_alloc,
+    .tensor_free = tensor_free,
+    .upload = upload,
+    .download = download,
+    .finish = finish,
 };
 
 convcl_pool *convcl_cpu_pool(const convcl_context *ctx) { return ctx->impl; }

@@ -1,6 +1,8 @@
 /* OpenCL backend: device discovery and listing, context state, the program cache. */
 #include "opencl/opencl.h"
 
+#include "convcl_opencl.h"
+
 #include <CL/cl_ext.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -220,6 +222,24 @@ static void fill_info(const cl_entry *e, convcl_device_info *info) {
     info->max_alloc_bytes = max_alloc;
 }
 
+/* PoCL (3.1 at least) initializes its devices in the first clGetDeviceIDs, and lets any
+ * other thread that calls in meanwhile through at once (pocl_init_devices returns
+ * CL_SUCCESS while its unlocked init_in_progress is set): that thread reads device info
+ * still being written, and crashes on a NULL name. So the process's first walk over every
+ * platform's devices runs alone, once, before any enumeration of ours proceeds. */
+static pthread_once_t runtime_once = PTHREAD_ONCE_INIT;
+
+static void init_runtime(void) {
+  cl_uint np = 0, nd;
+  cl_platform_id *platforms;
+  if (clGetPlatformIDs(0, NULL, &np) != CL_SUCCESS || np == 0 ||
+      !(platforms = malloc(np * sizeof *platforms)))
+    return;
+  if (clGetPlatformIDs(np, platforms, NULL) == CL_SUCCESS)
+    for (cl_uint p = 0; p < np; ++p) clGetDeviceIDs(platforms[p], CL_DEVICE_TYPE_ALL, 0, NULL, &nd);
+  free(platforms);
+}
+
 /* Every device of every platform, in "opencl:P:D" order, into a malloc'd array.
  * No platform is not a failure: count is 0 and why says what clGetPlatformIDs
  * answered. A platform whose devices cannot be listed contributes none. Fails only
@@ -237,6 +257,7 @@ static convcl_status enumerate(cl_entry **entries_out, int *count_out, int *plat
   *count_out = 0;
   *platforms_out = 0;
   why[0] = '\0';
+  pthread_once(&runtime_once, init_runtime);
   cl_int err = clGetPlatformIDs(0, NULL, &np);
   if (err != CL_SUCCESS || np == 0) {
     if (err != CL_SUCCESS)
@@ -488,6 +509,7 @@ convcl_status convcl_opencl_upload(const convcl_opencl_state *cl, const char *wh
   convcl_status status = convcl_opencl_buffer(cl, what, bytes, CL_MEM_READ_ONLY, &mem);
   if (status != CONVCL_OK) return status;
   /* A blocking write rather than CL_MEM_COPY_HOST_PTR, which takes a non-const pointer. */
+  convcl_count_host_transfer();
   cl_int err = clEnqueueWriteBuffer(cl->queue, mem, CL_TRUE, 0, bytes, data, 0, NULL, NULL);
   if (err != CL_SUCCESS) {
     clReleaseMemObject(mem);
@@ -508,8 +530,8 @@ static void state_free(convcl_opencl_state *cl) {
     free(cl->programs);
     cl->programs = next;
   }
-  if (cl->queue) clReleaseCommandQueue(cl->queue);
-  if (cl->context) clReleaseContext(cl->context);
+  if (cl->queue && !cl->borrowed) clReleaseCommandQueue(cl->queue);
+  if (cl->context && !cl->borrowed) clReleaseContext(cl->context);
   pthread_mutex_destroy(&cl->lock);
   free(cl);
 }
@@ -535,6 +557,12 @@ static const convcl_backend opencl_backend = {
     .solvers = opencl_solvers,
     .solver_count = sizeof opencl_solvers / sizeof opencl_solvers[0],
     .context_destroy = opencl_context_destroy,
+    .tensor_alloc = convcl_cl_tensor_alloc,
+    .tensor_free = convcl_cl_tensor_free,
+    .upload = convcl_cl_upload,
+    .download = convcl_cl_download,
+    .finish = convcl_cl_finish,
+    .run_host = convcl_cl_run_host,
 };
 
 /* What the GEMM solvers check their tile variants against (convcl_cl_tiles_fit), read once
@@ -555,11 +583,13 @@ static convcl_status query_limits(convcl_opencl_state *cl) {
   return CONVCL_OK;
 }
 
-/* Opens e's device; with build, builds the always-applicable programs (direct and
- * transposed), which proves the device can run every convolution and warms the cache.
- * The fast solvers' programs build at their first plan; when one fails to build, AUTO
- * falls back to the next solver. */
-static convcl_status state_open(const cl_entry *e, int build, convcl_opencl_state **cl_out) {
+/* Opens e's device in a context and queue of its own, or in the app's context and queue
+ * when given; with build, builds the always-applicable programs (direct and transposed),
+ * which proves the device can run every convolution and warms the cache. The fast
+ * solvers' programs build at their first plan; when one fails to build, AUTO falls back
+ * to the next solver. */
+static convcl_status state_open(const cl_entry *e, int build, cl_context context,
+                                cl_command_queue queue, convcl_opencl_state **cl_out) {
   cl_int err;
   convcl_status status = CONVCL_OK;
   convcl_opencl_state *cl = calloc(1, sizeof *cl);
@@ -578,17 +608,23 @@ static convcl_status state_open(const cl_entry *e, int build, convcl_opencl_stat
   while (cl->wg > 1 && cl->wg > cl->limits.max_wg) cl->wg /= 2;
   snprintf(cl->options, sizeof cl->options, "-DWG=%zu", cl->wg);
 
-  const cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)cl->platform,
-                                         0};
-  cl->context = clCreateContext(props, 1, &cl->device, NULL, NULL, &err);
-  if (err != CL_SUCCESS) {
-    status = device_fail(cl, NULL, "clCreateContext", err);
-    goto cleanup;
-  }
-  cl->queue = clCreateCommandQueue(cl->context, cl->device, 0, &err);
-  if (err != CL_SUCCESS) {
-    status = device_fail(cl, NULL, "clCreateCommandQueue", err);
-    goto cleanup;
+  if (context) {
+    cl->context = context;
+    cl->queue = queue;
+    cl->borrowed = 1;
+  } else {
+    const cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)cl->platform,
+                                           0};
+    cl->context = clCreateContext(props, 1, &cl->device, NULL, NULL, &err);
+    if (err != CL_SUCCESS) {
+      status = device_fail(cl, NULL, "clCreateContext", err);
+      goto cleanup;
+    }
+    cl->queue = clCreateCommandQueue(cl->context, cl->device, 0, &err);
+    if (err != CL_SUCCESS) {
+      status = device_fail(cl, NULL, "clCreateCommandQueue", err);
+      goto cleanup;
+    }
   }
   const convcl_cl_program_id fallback[] = {CONVCL_CL_PROGRAM_DIRECT, CONVCL_CL_PROGRAM_TRANSPOSED};
   for (size_t i = 0; build && i < sizeof fallback / sizeof fallback[0]; ++i) {
@@ -614,7 +650,7 @@ static convcl_status open_gpu_or_accel(const cl_entry *entries, int count,
   for (int i = 0; i < count; ++i) {
     if (!(device_type(entries[i].device) & (CL_DEVICE_TYPE_GPU | CL_DEVICE_TYPE_ACCELERATOR)))
       continue;
-    convcl_status status = state_open(&entries[i], 1, cl_out);
+    convcl_status status = state_open(&entries[i], 1, NULL, NULL, cl_out);
     if (status == CONVCL_OK) return CONVCL_OK;
     if (failures++ == 0) {
       first_status = status;
@@ -643,7 +679,7 @@ static convcl_status open_index(const cl_entry *entries, int count, int platform
   int in_platform = 0;
   for (int i = 0; i < count; ++i) {
     if (entries[i].p != platform) continue;
-    if (entries[i].d == device) return state_open(&entries[i], 0, cl_out);
+    if (entries[i].d == device) return state_open(&entries[i], 0, NULL, NULL, cl_out);
     ++in_platform;
   }
   if (platform < 0 || platform >= platforms)
@@ -679,7 +715,7 @@ convcl_status convcl_opencl_open(convcl_context *ctx, convcl_opencl_pick pick, i
         convcl_error(CONVCL_ERROR_INVALID_DEVICE, "no OpenCL device: %d platform%s but no devices",
                      platforms, platforms == 1 ? "" : "s");
   } else {
-    status = state_open(&entries[0], 0, &cl);
+    status = state_open(&entries[0], 0, NULL, NULL, &cl);
   }
   free(entries);
   if (status != CONVCL_OK) return status;
@@ -687,5 +723,62 @@ convcl_status convcl_opencl_open(convcl_context *ctx, convcl_opencl_pick pick, i
   ctx->backend = &opencl_backend;
   ctx->device = cl->info;
   ctx->impl = cl;
+  return CONVCL_OK;
+}
+
+convcl_status convcl_context_create_opencl(cl_context context, cl_device_id device,
+                                           cl_command_queue queue, convcl_context **ctx_out) {
+  if (!context || !device || !queue || !ctx_out)
+    return convcl_error(CONVCL_ERROR_NULL_POINTER, "convcl_context_create_opencl: %s is NULL",
+                        !context  ? "context"
+                        : !device ? "device"
+                        : !queue  ? "queue"
+                                  : "ctx_out");
+  cl_context queue_context = NULL;
+  cl_device_id queue_device = NULL;
+  cl_command_queue_properties props = 0;
+  cl_platform_id platform = NULL;
+  cl_int err;
+  if ((err = clGetCommandQueueInfo(queue, CL_QUEUE_CONTEXT, sizeof queue_context, &queue_context,
+                                   NULL)) != CL_SUCCESS ||
+      (err = clGetCommandQueueInfo(queue, CL_QUEUE_DEVICE, sizeof queue_device, &queue_device,
+                                   NULL)) != CL_SUCCESS ||
+      (err = clGetCommandQueueInfo(queue, CL_QUEUE_PROPERTIES, sizeof props, &props, NULL)) !=
+          CL_SUCCESS)
+    return convcl_cl_fail("clGetCommandQueueInfo", err);
+  if ((err = clGetDeviceInfo(device, CL_DEVICE_PLATFORM, sizeof platform, &platform, NULL)) !=
+      CL_SUCCESS)
+    return convcl_cl_fail("clGetDeviceInfo(CL_DEVICE_PLATFORM)", err);
+  if (queue_context != context || queue_device != device)
+    return convcl_error(CONVCL_ERROR_INVALID_VALUE,
+                        "the command queue belongs to another %s than the one given",
+                        queue_context != context ? "OpenCL context" : "device");
+  if (props & CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE)
+    return convcl_error(CONVCL_ERROR_INVALID_VALUE,
+                        "the command queue executes out of order: convcl's kernels follow one "
+                        "another on an in-order queue");
+  /* The device's "opencl:P:D" name, as convcl_devices_list shows it. */
+  cl_entry *entries, e = {-1, -1, platform, device};
+  int count, platforms;
+  char why[160];
+  convcl_status status = enumerate(&entries, &count, &platforms, why, sizeof why);
+  if (status != CONVCL_OK) return status;
+  for (int i = 0; i < count; ++i)
+    if (entries[i].device == device) e = entries[i];
+  free(entries);
+  convcl_context *ctx = convcl_context_alloc();
+  if (!ctx) return CONVCL_ERROR_OUT_OF_MEMORY;
+  convcl_opencl_state *cl = NULL;
+  status = state_open(&e, 1, context, queue, &cl);
+  if (status != CONVCL_OK) {
+    convcl_context_destroy(ctx);
+    return status;
+  }
+  if (e.p < 0) convcl_strlcpy(cl->info.id, "opencl:app", sizeof cl->info.id);
+  ctx->backend = &opencl_backend;
+  ctx->device = cl->info;
+  ctx->impl = cl;
+  *ctx_out = ctx;
+  convcl_error_clear();
   return CONVCL_OK;
 }

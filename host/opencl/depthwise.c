@@ -12,7 +12,6 @@
 typedef struct depthwise_plan {
   cl_kernel kernel;
   cl_mem weights, bias;
-  convcl_cl_io io;
   size_t per_image; /* work-items per image: output rows times blocks of VW columns */
 } depthwise_plan;
 
@@ -68,12 +67,11 @@ static void depthwise_free(depthwise_plan *st) {
   if (st->kernel) clReleaseKernel(st->kernel);
   if (st->weights) clReleaseMemObject(st->weights);
   if (st->bias) clReleaseMemObject(st->bias);
-  convcl_cl_io_release(&st->io);
   free(st);
 }
 
-/* Binds every argument but the input and output, which run() binds since zero-copy
- * wraps new buffers each time. */
+/* Binds every argument but the input and output, which enqueue() binds: each run may
+ * have other tensors. */
 static convcl_status set_args(depthwise_plan *st, const convcl_problem *p) {
   const cl_int items = (cl_int)st->per_image;
   const cl_int c = (cl_int)p->c, k = (cl_int)p->k;
@@ -121,8 +119,6 @@ static convcl_status depthwise_create(convcl_plan *plan, const float *weights, c
     status = convcl_opencl_upload(cl, "bias", bias, (size_t)p->k * sizeof(float), &st->bias);
     if (status != CONVCL_OK) goto cleanup;
   }
-  status = convcl_cl_io_create(cl, p, &st->io);
-  if (status != CONVCL_OK) goto cleanup;
   status = set_args(st, p);
   if (status != CONVCL_OK) goto cleanup;
   plan->impl = st;
@@ -133,11 +129,11 @@ cleanup:
   return status;
 }
 
-static convcl_status depthwise_run(convcl_plan *plan, const float *input, float *output) {
+static convcl_status depthwise_enqueue(convcl_plan *plan, const convcl_tensor *input,
+                                       convcl_tensor *output) {
   const convcl_opencl_state *cl = plan->ctx->impl;
   const depthwise_plan *st = plan->impl;
-  convcl_cl_run run;
-  convcl_status status = convcl_cl_io_begin(cl, &st->io, st->kernel, 0, 3, input, output, &run);
+  convcl_status status = convcl_cl_bind(st->kernel, 0, st->kernel, 3, input, output);
   if (status == CONVCL_OK) {
     const size_t global[2] = {(st->per_image + cl->wg - 1) / cl->wg * cl->wg,
                               (size_t)plan->problem.n},
@@ -146,7 +142,7 @@ static convcl_status depthwise_run(convcl_plan *plan, const float *input, float 
         clEnqueueNDRangeKernel(cl->queue, st->kernel, 2, NULL, global, local, 0, NULL, NULL);
     if (err != CL_SUCCESS) status = convcl_cl_fail("clEnqueueNDRangeKernel", err);
   }
-  return convcl_cl_io_end(cl, &st->io, &run, status, output);
+  return status;
 }
 
 static void depthwise_destroy(convcl_plan *plan) {
@@ -161,7 +157,7 @@ const convcl_solver convcl_opencl_depthwise_preferred_solver = {
     .applicable = depthwise_preferred,
     .workspace = depthwise_workspace,
     .create = depthwise_create,
-    .run = depthwise_run,
+    .enqueue = depthwise_enqueue,
     .destroy = depthwise_destroy,
 };
 
@@ -170,6 +166,6 @@ const convcl_solver convcl_opencl_depthwise_solver = {
     .applicable = depthwise_applicable,
     .workspace = depthwise_workspace,
     .create = depthwise_create,
-    .run = depthwise_run,
+    .enqueue = depthwise_enqueue,
     .destroy = depthwise_destroy,
 };

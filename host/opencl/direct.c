@@ -13,7 +13,6 @@
 typedef struct direct_plan {
   cl_kernel kernel;
   cl_mem weights, bias;
-  convcl_cl_io io;
   size_t total; /* output elements = work-items */
 } direct_plan;
 
@@ -61,12 +60,11 @@ static void direct_free(direct_plan *st) {
   if (st->kernel) clReleaseKernel(st->kernel);
   if (st->weights) clReleaseMemObject(st->weights);
   if (st->bias) clReleaseMemObject(st->bias);
-  convcl_cl_io_release(&st->io);
   free(st);
 }
 
 /* Binds every argument once: the buffers and sizes are fixed for the plan's life,
- * so run() only moves data and launches. */
+ * so enqueue() only binds the tensors and launches. */
 static convcl_status set_args(direct_plan *st, const convcl_problem *p) {
   const cl_long total = (cl_long)st->total;
   const cl_int c = (cl_int)p->c, k = (cl_int)p->k, groups = (cl_int)p->groups;
@@ -120,8 +118,6 @@ static convcl_status direct_create(convcl_plan *plan, const float *weights, cons
     status = convcl_opencl_upload(cl, "bias", bias, (size_t)p->k * sizeof(float), &st->bias);
     if (status != CONVCL_OK) goto cleanup;
   }
-  status = convcl_cl_io_create(cl, p, &st->io);
-  if (status != CONVCL_OK) goto cleanup;
   status = set_args(st, p);
   if (status != CONVCL_OK) goto cleanup;
   plan->impl = st;
@@ -132,11 +128,11 @@ cleanup:
   return status;
 }
 
-static convcl_status direct_run(convcl_plan *plan, const float *input, float *output) {
+static convcl_status direct_enqueue(convcl_plan *plan, const convcl_tensor *input,
+                                    convcl_tensor *output) {
   const convcl_opencl_state *cl = plan->ctx->impl;
   const direct_plan *st = plan->impl;
-  convcl_cl_run run;
-  convcl_status status = convcl_cl_io_begin(cl, &st->io, st->kernel, 0, 3, input, output, &run);
+  convcl_status status = convcl_cl_bind(st->kernel, 0, st->kernel, 3, input, output);
   for (size_t offset = 0; status == CONVCL_OK && offset < st->total; offset += CONVCL_CL_CHUNK) {
     size_t global = st->total - offset < CONVCL_CL_CHUNK ? st->total - offset : CONVCL_CL_CHUNK;
     global = (global + cl->wg - 1) / cl->wg * cl->wg;
@@ -144,7 +140,7 @@ static convcl_status direct_run(convcl_plan *plan, const float *input, float *ou
         clEnqueueNDRangeKernel(cl->queue, st->kernel, 1, &offset, &global, &cl->wg, 0, NULL, NULL);
     if (err != CL_SUCCESS) status = convcl_cl_fail("clEnqueueNDRangeKernel", err);
   }
-  return convcl_cl_io_end(cl, &st->io, &run, status, output);
+  return status;
 }
 
 static void direct_destroy(convcl_plan *plan) {
@@ -157,6 +153,6 @@ const convcl_solver convcl_opencl_direct_solver = {
     .applicable = direct_applicable,
     .workspace = direct_workspace,
     .create = direct_create,
-    .run = direct_run,
+    .enqueue = direct_enqueue,
     .destroy = direct_destroy,
 };

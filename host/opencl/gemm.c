@@ -159,7 +159,6 @@ convcl_status convcl_cl_gemm_enqueue(const convcl_opencl_state *cl,
 typedef struct gemm_plan {
   convcl_cl_batched_gemm gemm;
   cl_mem weights, bias;
-  convcl_cl_io io;
 } gemm_plan;
 
 static int64_t positions(const convcl_problem *p) { return p->in[0] * p->in[1] * p->in[2]; }
@@ -182,7 +181,6 @@ static void gemm_free(gemm_plan *st) {
   convcl_cl_gemm_release(&st->gemm);
   if (st->weights) clReleaseMemObject(st->weights);
   if (st->bias) clReleaseMemObject(st->bias);
-  convcl_cl_io_release(&st->io);
   free(st);
 }
 
@@ -211,8 +209,6 @@ static convcl_status gemm_create(convcl_plan *plan, const float *weights, const 
     status = convcl_opencl_upload(cl, "bias", bias, (size_t)p->k * sizeof(float), &st->bias);
     if (status != CONVCL_OK) goto cleanup;
   }
-  status = convcl_cl_io_create(cl, p, &st->io);
-  if (status != CONVCL_OK) goto cleanup;
   /* Batch z = image * groups + group. */
   const convcl_cl_gemm_operands ops = {
       .a = st->weights,
@@ -236,14 +232,13 @@ cleanup:
   return status;
 }
 
-static convcl_status gemm_run(convcl_plan *plan, const float *input, float *output) {
+static convcl_status gemm_enqueue(convcl_plan *plan, const convcl_tensor *input,
+                                  convcl_tensor *output) {
   const convcl_opencl_state *cl = plan->ctx->impl;
   const gemm_plan *st = plan->impl;
-  convcl_cl_run run;
-  convcl_status status =
-      convcl_cl_io_begin(cl, &st->io, st->gemm.kernel, 1, 2, input, output, &run);
+  convcl_status status = convcl_cl_bind(st->gemm.kernel, 1, st->gemm.kernel, 2, input, output);
   if (status == CONVCL_OK) status = convcl_cl_gemm_enqueue(cl, &st->gemm);
-  return convcl_cl_io_end(cl, &st->io, &run, status, output);
+  return status;
 }
 
 static void gemm_destroy(convcl_plan *plan) {
@@ -256,7 +251,7 @@ const convcl_solver convcl_opencl_gemm_solver = {
     .applicable = gemm_applicable,
     .workspace = gemm_workspace,
     .create = gemm_create,
-    .run = gemm_run,
+    .enqueue = gemm_enqueue,
     .destroy = gemm_destroy,
     .variant_count = CONVCL_CL_GEMM_VARIANT_COUNT,
     .variant_names = convcl_cl_gemm_variant_names,

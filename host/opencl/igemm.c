@@ -86,7 +86,6 @@ typedef struct igemm_plan {
   cl_kernel kernel, reduce; /* reduce: split K's second kernel, else NULL */
   cl_mem weights, taps, bias;
   cl_mem partials; /* split K: [parts][batch][k][out positions] */
-  convcl_cl_io io;
   size_t global[3], local[3], reduce_global;
 } igemm_plan;
 
@@ -231,7 +230,6 @@ static void igemm_free(igemm_plan *st) {
   if (st->weights) clReleaseMemObject(st->weights);
   if (st->taps) clReleaseMemObject(st->taps);
   if (st->bias) clReleaseMemObject(st->bias);
-  convcl_cl_io_release(&st->io);
   free(st);
 }
 
@@ -289,7 +287,7 @@ static cl_int *make_taps(const convcl_problem *p, int64_t kg, int64_t kpad) {
 }
 
 /* Binds every argument but input and output once (split K: the partial outputs in the
- * GEMM kernel's output's place, and the reduce kernel's); run() binds those and launches. */
+ * GEMM kernel's output's place, and the reduce kernel's); enqueue() binds those and launches. */
 static convcl_status set_args(igemm_plan *st, const convcl_problem *p, int64_t kpad, int64_t mpad,
                               int parts, int64_t kpart) {
   const cl_int ncols = (cl_int)(p->n * p->out[0] * p->out[1] * p->out[2]);
@@ -396,8 +394,6 @@ static convcl_status igemm_create(convcl_plan *plan, const float *weights, const
   st->global[0] = (size_t)((ncols + tiles->shape.tn - 1) / tiles->shape.tn) * st->local[0];
   st->global[1] = (size_t)((mg + tiles->shape.tm - 1) / tiles->shape.tm) * st->local[1];
   st->global[2] = (size_t)(p->groups * parts);
-  status = convcl_cl_io_create(cl, p, &st->io);
-  if (status != CONVCL_OK) goto cleanup;
   status = set_args(st, p, kpad, mpad, parts, kpart);
   if (status != CONVCL_OK) goto cleanup;
   plan->impl = st;
@@ -413,15 +409,14 @@ cleanup:
   return status;
 }
 
-static convcl_status igemm_run(convcl_plan *plan, const float *input, float *output) {
+static convcl_status igemm_enqueue(convcl_plan *plan, const convcl_tensor *input,
+                                   convcl_tensor *output) {
   const convcl_opencl_state *cl = plan->ctx->impl;
   const igemm_plan *st = plan->impl;
-  convcl_cl_run run;
   /* Split K: the GEMM reads the input, the reduce kernel (argument 2) writes the output;
    * the in-order queue runs them one after the other. */
-  convcl_status status =
-      convcl_cl_io_begin_kernels(cl, &st->io, st->kernel, 0, st->reduce ? st->reduce : st->kernel,
-                                 st->reduce ? 2 : 4, input, output, &run);
+  convcl_status status = convcl_cl_bind(st->kernel, 0, st->reduce ? st->reduce : st->kernel,
+                                        st->reduce ? 2 : 4, input, output);
   if (status == CONVCL_OK) {
     cl_int err = clEnqueueNDRangeKernel(cl->queue, st->kernel, 3, NULL, st->global, st->local, 0,
                                         NULL, NULL);
@@ -430,7 +425,7 @@ static convcl_status igemm_run(convcl_plan *plan, const float *input, float *out
                                    NULL, NULL);
     if (err != CL_SUCCESS) status = convcl_cl_fail("clEnqueueNDRangeKernel", err);
   }
-  return convcl_cl_io_end(cl, &st->io, &run, status, output);
+  return status;
 }
 
 static void igemm_destroy(convcl_plan *plan) {
@@ -443,7 +438,7 @@ const convcl_solver convcl_opencl_igemm_solver = {
     .applicable = igemm_applicable,
     .workspace = igemm_workspace,
     .create = igemm_create,
-    .run = igemm_run,
+    .enqueue = igemm_enqueue,
     .destroy = igemm_destroy,
     .variant_count = sizeof variants / sizeof variants[0],
     .variant_names = variant_names,

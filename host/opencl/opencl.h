@@ -1,7 +1,7 @@
 /* Internal to the OpenCL backend: context state, the program cache, helpers the
  * solvers share, and the embedded kernel sources. */
-#ifndef CONVCL_OPENCL_H
-#define CONVCL_OPENCL_H
+#ifndef CONVCL_HOST_OPENCL_H
+#define CONVCL_HOST_OPENCL_H
 
 #include "internal.h"
 
@@ -70,6 +70,7 @@ typedef struct convcl_opencl_state {
   cl_device_id device;
   cl_context context;
   cl_command_queue queue; /* in-order, shared by the context's plans */
+  int borrowed;           /* context and queue are the app's (convcl_context_create_opencl) */
   convcl_device_info info;
   convcl_cl_limits limits;
   size_t wg;            /* work-group size every kernel is built and launched with */
@@ -202,40 +203,18 @@ cl_program convcl_cl_cache_load(const convcl_opencl_state *cl, const char *key,
 /* Saves program's binary under key; failures only mean no caching. */
 void convcl_cl_cache_store(cl_program program, const char *key);
 
-/* host/opencl/io.c: how a plan's input and output reach its kernel. On CPU devices the
- * caller's arrays are wrapped per run (CL_MEM_USE_HOST_PTR), since copies would only add
- * memory traffic; elsewhere device buffers made once per plan are copied through. */
-typedef struct convcl_cl_io {
-  int zero_copy;
-  size_t input_bytes, output_bytes;
-  cl_mem input, output; /* the plan's device buffers; NULL with zero_copy */
-} convcl_cl_io;
-
-/* One run's input and output memory objects. */
-typedef struct convcl_cl_run {
-  cl_mem input, output;
-} convcl_cl_run;
-
-convcl_status convcl_cl_io_create(const convcl_opencl_state *cl, const convcl_problem *p,
-                                  convcl_cl_io *io);
-void convcl_cl_io_release(convcl_cl_io *io);
-/* Stages input and binds the run's input and output to kernel arguments input_arg and
- * output_arg. Whatever it returns, convcl_cl_io_end must follow. With device buffers, a
- * NULL input runs on what the input buffer holds and a NULL output leaves the result in
- * the output buffer (convcl_plan_run_resident); zero-copy io refuses that with
- * CONVCL_ERROR_UNSUPPORTED. */
-convcl_status convcl_cl_io_begin(const convcl_opencl_state *cl, const convcl_cl_io *io,
-                                 cl_kernel kernel, cl_uint input_arg, cl_uint output_arg,
-                                 const float *input, float *output, convcl_cl_run *run);
-/* The same for a plan whose first kernel reads the input and last writes the output. */
-convcl_status convcl_cl_io_begin_kernels(const convcl_opencl_state *cl, const convcl_cl_io *io,
-                                         cl_kernel input_kernel, cl_uint input_arg,
-                                         cl_kernel output_kernel, cl_uint output_arg,
-                                         const float *input, float *output, convcl_cl_run *run);
-/* With status OK, waits until output holds the result; always releases the run's
- * wrappers. Returns status, or the error that fetching the output met. */
-convcl_status convcl_cl_io_end(const convcl_opencl_state *cl, const convcl_cl_io *io,
-                               convcl_cl_run *run, convcl_status status, float *output);
+/* host/opencl/io.c: the backend's tensors (convcl_backend's slots) and the run of a plan
+ * on host arrays through its solver's enqueue. */
+convcl_status convcl_cl_tensor_alloc(convcl_tensor *t);
+void convcl_cl_tensor_free(convcl_tensor *t);
+convcl_status convcl_cl_upload(convcl_tensor *t, const float *src);
+convcl_status convcl_cl_download(const convcl_tensor *t, float *dst);
+convcl_status convcl_cl_finish(convcl_context *ctx);
+convcl_status convcl_cl_run_host(convcl_plan *plan, const float *input, float *output);
+/* Binds input's buffer to argument input_arg of input_kernel, output's to output_arg of
+ * output_kernel: what a solver's enqueue does first. */
+convcl_status convcl_cl_bind(cl_kernel input_kernel, cl_uint input_arg, cl_kernel output_kernel,
+                             cl_uint output_arg, const convcl_tensor *input, convcl_tensor *output);
 
 /* host/opencl/direct.c: generic direct and transposed-gather kernels. */
 extern const convcl_solver convcl_opencl_direct_solver;
@@ -306,4 +285,4 @@ extern const convcl_solver convcl_opencl_winograd_4x4_solver;
  * output stride phase. */
 extern const convcl_solver convcl_opencl_transposed_gemm_solver;
 
-#endif /* CONVCL_OPENCL_H */
+#endif /* CONVCL_HOST_OPENCL_H */

@@ -47,7 +47,6 @@ enum { PH_K, PH_A, PH_TAPS, PH_NCOLS, PH_CNT, PH_R = PH_CNT + 3, PHASE_INTS = PH
 typedef struct tg_plan {
   cl_kernel kernel;
   cl_mem weights, taps, phases, bias;
-  convcl_cl_io io;
   size_t global[3], local[3];
 } tg_plan;
 
@@ -215,7 +214,6 @@ static void tg_free(tg_plan *st) {
   if (st->taps) clReleaseMemObject(st->taps);
   if (st->phases) clReleaseMemObject(st->phases);
   if (st->bias) clReleaseMemObject(st->bias);
-  convcl_cl_io_release(&st->io);
   free(st);
 }
 
@@ -319,7 +317,7 @@ static void fill_phase(const convcl_problem *p, const convcl_cl_tiles *t, const 
   *tap_at += krows;
 }
 
-/* Binds every argument but input and output once; run() binds those and launches. */
+/* Binds every argument but input and output once; enqueue() binds those and launches. */
 static convcl_status set_args(tg_plan *st, const convcl_problem *p, const phase_layout *l) {
   const cl_int nphases = (cl_int)l->nphases, c = (cl_int)p->c, cg = (cl_int)(p->c / p->groups),
                k = (cl_int)p->k, mg = (cl_int)(p->k / p->groups), mpad = (cl_int)l->mpad;
@@ -396,8 +394,6 @@ static convcl_status tg_create(convcl_plan *plan, const float *weights, const fl
       (size_t)((layout.max_ncols + tiles->tn - 1) / tiles->tn * layout.nphases) * st->local[0];
   st->global[1] = (size_t)((p->k / p->groups + tiles->tm - 1) / tiles->tm) * st->local[1];
   st->global[2] = (size_t)p->groups;
-  status = convcl_cl_io_create(cl, p, &st->io);
-  if (status != CONVCL_OK) goto cleanup;
   status = set_args(st, p, &layout);
   if (status != CONVCL_OK) goto cleanup;
   plan->impl = st;
@@ -413,17 +409,17 @@ cleanup:
   return status;
 }
 
-static convcl_status tg_run(convcl_plan *plan, const float *input, float *output) {
+static convcl_status tg_enqueue(convcl_plan *plan, const convcl_tensor *input,
+                                convcl_tensor *output) {
   const convcl_opencl_state *cl = plan->ctx->impl;
   const tg_plan *st = plan->impl;
-  convcl_cl_run run;
-  convcl_status status = convcl_cl_io_begin(cl, &st->io, st->kernel, 0, 5, input, output, &run);
+  convcl_status status = convcl_cl_bind(st->kernel, 0, st->kernel, 5, input, output);
   if (status == CONVCL_OK) {
     const cl_int err = clEnqueueNDRangeKernel(cl->queue, st->kernel, 3, NULL, st->global, st->local,
                                               0, NULL, NULL);
     if (err != CL_SUCCESS) status = convcl_cl_fail("clEnqueueNDRangeKernel", err);
   }
-  return convcl_cl_io_end(cl, &st->io, &run, status, output);
+  return status;
 }
 
 static void tg_destroy(convcl_plan *plan) {
@@ -436,7 +432,7 @@ const convcl_solver convcl_opencl_transposed_gemm_solver = {
     .applicable = tg_applicable,
     .workspace = tg_workspace,
     .create = tg_create,
-    .run = tg_run,
+    .enqueue = tg_enqueue,
     .destroy = tg_destroy,
     .variant_count = VARIANT_COUNT,
     .variant_names = variant_names,

@@ -21,7 +21,6 @@ typedef struct winograd_plan {
   cl_kernel input_kernel, output_kernel;
   convcl_cl_batched_gemm gemm;
   cl_mem weights, bias, v, m;
-  convcl_cl_io io;
   int64_t tiles, chunk;
 } winograd_plan;
 
@@ -140,11 +139,10 @@ static void winograd_free(winograd_plan *st) {
   if (st->bias) clReleaseMemObject(st->bias);
   if (st->v) clReleaseMemObject(st->v);
   if (st->m) clReleaseMemObject(st->m);
-  convcl_cl_io_release(&st->io);
   free(st);
 }
 
-/* Binds every argument but the input, the output and p0, which run() binds. */
+/* Binds every argument but the input, the output and p0, which enqueue() binds. */
 static convcl_status set_args(winograd_plan *st, const convcl_problem *p, int m) {
   const int64_t cg = p->c / p->groups, mg = p->k / p->groups;
   const cl_int c = (cl_int)p->c, k = (cl_int)p->k, tiles_w = (cl_int)((p->out[2] + m - 1) / m),
@@ -234,7 +232,6 @@ static convcl_status create(convcl_plan *plan, const float *weights, const float
     status = convcl_opencl_buffer(cl, "transformed output",
                                   (size_t)(t_count * p->k * st->chunk) * sizeof(float),
                                   CL_MEM_READ_WRITE, &st->m);
-  if (status == CONVCL_OK) status = convcl_cl_io_create(cl, p, &st->io);
   if (status == CONVCL_OK) status = set_args(st, p, m);
   if (status != CONVCL_OK) goto cleanup;
   plan->impl = st;
@@ -267,13 +264,12 @@ static convcl_status enqueue_transform(const convcl_opencl_state *cl, cl_kernel 
   return err == CL_SUCCESS ? CONVCL_OK : convcl_cl_fail("clEnqueueNDRangeKernel", err);
 }
 
-static convcl_status winograd_run(convcl_plan *plan, const float *input, float *output) {
+static convcl_status winograd_enqueue(convcl_plan *plan, const convcl_tensor *input,
+                                      convcl_tensor *output) {
   const convcl_opencl_state *cl = plan->ctx->impl;
   const winograd_plan *st = plan->impl;
   const convcl_problem *p = &plan->problem;
-  convcl_cl_run run;
-  convcl_status status = convcl_cl_io_begin_kernels(cl, &st->io, st->input_kernel, 0,
-                                                    st->output_kernel, 2, input, output, &run);
+  convcl_status status = convcl_cl_bind(st->input_kernel, 0, st->output_kernel, 2, input, output);
   /* The queue is in order, so a chunk's transforms and GEMM see the previous chunk's
    * finished; p0 is captured at each enqueue. */
   for (int64_t p0 = 0; status == CONVCL_OK && p0 < st->tiles; p0 += st->chunk) {
@@ -288,7 +284,7 @@ static convcl_status winograd_run(convcl_plan *plan, const float *input, float *
     if (status == CONVCL_OK) status = convcl_cl_gemm_enqueue(cl, &st->gemm);
     if (status == CONVCL_OK) status = enqueue_transform(cl, st->output_kernel, st->chunk, p->k);
   }
-  return convcl_cl_io_end(cl, &st->io, &run, status, output);
+  return status;
 }
 
 static void winograd_destroy(convcl_plan *plan) {
@@ -301,7 +297,7 @@ const convcl_solver convcl_opencl_winograd_2x2_solver = {
     .applicable = winograd_2x2_applicable,
     .workspace = winograd_2x2_workspace,
     .create = winograd_2x2_create,
-    .run = winograd_run,
+    .enqueue = winograd_enqueue,
     .destroy = winograd_destroy,
     .variant_count = CONVCL_CL_GEMM_VARIANT_COUNT,
     .variant_names = convcl_cl_gemm_variant_names,
@@ -312,7 +308,7 @@ const convcl_solver convcl_opencl_winograd_2x2_preferred_solver = {
     .applicable = winograd_2x2_preferred,
     .workspace = winograd_2x2_workspace,
     .create = winograd_2x2_create,
-    .run = winograd_run,
+    .enqueue = winograd_enqueue,
     .destroy = winograd_destroy,
     .variant_count = CONVCL_CL_GEMM_VARIANT_COUNT,
     .variant_names = convcl_cl_gemm_variant_names,
@@ -323,7 +319,7 @@ const convcl_solver convcl_opencl_winograd_4x4_preferred_solver = {
     .applicable = winograd_4x4_preferred,
     .workspace = winograd_4x4_workspace,
     .create = winograd_4x4_create,
-    .run = winograd_run,
+    .enqueue = winograd_enqueue,
     .destroy = winograd_destroy,
     .variant_count = CONVCL_CL_GEMM_VARIANT_COUNT,
     .variant_names = convcl_cl_gemm_variant_names,
@@ -334,7 +330,7 @@ const convcl_solver convcl_opencl_winograd_4x4_solver = {
     .applicable = winograd_4x4_applicable,
     .workspace = winograd_4x4_workspace,
     .create = winograd_4x4_create,
-    .run = winograd_run,
+    .enqueue = winograd_enqueue,
     .destroy = winograd_destroy,
     .variant_count = CONVCL_CL_GEMM_VARIANT_COUNT,
     .variant_names = convcl_cl_gemm_variant_names,
