@@ -85,8 +85,37 @@ float load_tap(const __global float *restrict xb, const int4 t, int id, int ih, 
 #error "igemm.cl: the tile sizes do not divide evenly"
 #endif
 
-/* Sums slices [kbegin, kend) of group g's K into its tile of y. pointwise is a constant
- * at each call, so the compiler builds two specialized copies. */
+/* A work-item's share of slice k: A_PER float4s of A and B_PER elements of its column of
+ * B, into registers. */
+#define A_PER (TK * TM / 4 / NT)
+#define B_PER (TK * TN / NT)
+
+static inline void load_slice(const __global float *restrict ag, const int mpad,
+                              const __global float *restrict xb, const __global int4 *restrict taps,
+                              const int k, const int lid, const int brow, const int col_ok,
+                              const int pointwise, const int cg, const int in_plane, const int id0,
+                              const int ih0, const int iw0, const int4 in_size, const int mode,
+                              float4 *ar, float *br) {
+#pragma unroll
+  for (int u = 0; u < A_PER; ++u) {
+    const int e = lid + u * NT, r = e / (TM / 4), q = e % (TM / 4);
+    ar[u] = vload4(0, ag + (k + r) * mpad + 4 * q);
+  }
+#pragma unroll
+  for (int u = 0; u < B_PER; ++u) {
+    const int kk = k + brow + u * (NT / TN);
+    float v = 0.0f;
+    if (col_ok)
+      v = pointwise ? (kk < cg ? xb[kk * in_plane] : 0.0f)
+                    : load_tap(xb, taps[kk], id0, ih0, iw0, in_size, mode);
+    br[u] = v;
+  }
+}
+
+/* Sums slices [kbegin, kend) of group g's K into its tile of y. Each slice's loads are
+ * issued into registers before the previous slice's multiply-adds, so their latency
+ * (long for gathers) hides behind them; local memory holds one slice. pointwise is a
+ * constant at each call, so the compiler builds two specialized copies. */
 static inline void tiled_body(IGEMM_PARAMS, __local float *restrict as, __local float *restrict bs,
                               const int pointwise, const int g, const int kbegin, const int kend) {
   const int tx = get_local_id(0), ty = get_local_id(1), lid = ty * TX + tx;
@@ -111,20 +140,23 @@ static inline void tiled_body(IGEMM_PARAMS, __local float *restrict as, __local 
   for (int i = 0; i < RM; ++i)
     for (int j = 0; j < RN; ++j) acc[i][j] = 0.0f;
 
+  float4 ar[A_PER];
+  float br[B_PER];
+  if (kbegin < kend)
+    load_slice(ag, mpad, xb, taps, kbegin, lid, brow, col_ok, pointwise, cg, in_plane, id0, ih0,
+               iw0, in_size, mode, ar, br);
   for (int k0 = kbegin; k0 < kend; k0 += TK) {
-    for (int e = lid; e < TK * TM / 4; e += NT) {
-      const int r = e / (TM / 4), q = e % (TM / 4);
-      vstore4(vload4(0, ag + (k0 + r) * mpad + 4 * q), 0, as + r * TM + 4 * q);
+#pragma unroll
+    for (int u = 0; u < A_PER; ++u) {
+      const int e = lid + u * NT, r = e / (TM / 4), q = e % (TM / 4);
+      vstore4(ar[u], 0, as + r * TM + 4 * q);
     }
-    for (int r = brow; r < TK; r += NT / TN) {
-      const int kk = k0 + r;
-      float v = 0.0f;
-      if (col_ok)
-        v = pointwise ? (kk < cg ? xb[kk * in_plane] : 0.0f)
-                      : load_tap(xb, taps[kk], id0, ih0, iw0, in_size, mode);
-      bs[r * TN + bcol] = v;
-    }
+#pragma unroll
+    for (int u = 0; u < B_PER; ++u) bs[(brow + u * (NT / TN)) * TN + bcol] = br[u];
     barrier(CLK_LOCAL_MEM_FENCE);
+    if (k0 + TK < kend)
+      load_slice(ag, mpad, xb, taps, k0 + TK, lid, brow, col_ok, pointwise, cg, in_plane, id0, ih0,
+                 iw0, in_size, mode, ar, br);
 
 #pragma unroll
     for (int kk = 0; kk < TK; ++kk) {
