@@ -117,7 +117,15 @@ convcl_status convcl_context_set_tuning(convcl_context *ctx, int enable) {
 }
 
 const char *convcl_context_build_log(const convcl_context *ctx) {
-  return ctx && ctx->build_log ? ctx->build_log : "";
+  if (!ctx) return "";
+  /* Another thread's failed build may be replacing the log: the lock makes this read of
+   * the pointer see either the old log or the new one whole. The mutex is the context's
+   * own guard, not part of what const promises. */
+  pthread_mutex_t *lock = (pthread_mutex_t *)&ctx->lock;
+  pthread_mutex_lock(lock);
+  const char *log = ctx->build_log;
+  pthread_mutex_unlock(lock);
+  return log ? log : "";
 }
 
 void convcl_context_set_build_log(convcl_context *ctx, const char *log) {

@@ -7,7 +7,9 @@
  * and against the plan's own first output bit for bit (convcl's results do not depend
  * on the schedule, so a run that differs was disturbed). Each thread also makes a call
  * that fails with a message naming its own values, among the others' successes, and
- * checks that convcl_last_error is its own. A second phase does the same with tuning
+ * checks that convcl_last_error is its own. Then each runs its plans on device tensors
+ * of its own: uploads, enqueues on the context's one queue without waiting, reads back,
+ * and must get the host runs' outputs bit for bit. A second phase does the same with tuning
  * on, every thread tuning the same layers at once, so the tuning entries on disk are
  * written concurrently; a new context must then read them back without measuring.
  * convcl's disk cache lives in a fresh XDG_CACHE_HOME, set before any context exists.
@@ -203,6 +205,20 @@ static void own_error(worker *w) {
   convcl_plan_destroy(plan);
 }
 
+/* A call's status: failures recorded with this thread's message; also a success that
+ * left a message behind. Returns whether it succeeded. */
+static int ok(worker *w, convcl_status st, const char *what, const plan_slot *s) {
+  const char *name = s ? layers[s->layer].name : "", *algo = s ? convcl_algo_name(s->algo) : "";
+  if (st != CONVCL_OK) {
+    fail(w, "%s %s %s: %s: %s", what, name, algo, convcl_status_string(st), convcl_last_error());
+    return 0;
+  }
+  if (convcl_last_error()[0] != '\0')
+    fail(w, "%s %s %s succeeded but this thread's last error reads '%s'", what, name, algo,
+         convcl_last_error());
+  return 1;
+}
+
 /* Pairs of threads start on the same layer and take the layers, and each layer's
  * algorithms, in the same order from there: 0 and 1 build the same programs at the same
  * moment as 2 and 3 build others. */
@@ -221,20 +237,14 @@ static void create_plans(worker *w) {
        * writing. */
       convcl_algo queried;
       size_t workspace;
-      convcl_status st =
-          convcl_plan_query(w->ctx, &L->desc, &L->input, s->algo, &queried, &workspace);
-      if (st != CONVCL_OK || (s->algo != CONVCL_ALGO_AUTO && queried != s->algo))
-        fail(w, "query %s %s: %s, got %s: %s", L->name, convcl_algo_name(s->algo),
-             convcl_status_string(st), convcl_algo_name(queried), convcl_last_error());
-      st = convcl_plan_create(w->ctx, &L->desc, &L->input, L->w, L->b, s->algo, &s->plan);
-      if (st != CONVCL_OK) {
-        fail(w, "plan %s %s: %s: %s", L->name, convcl_algo_name(s->algo), convcl_status_string(st),
-             convcl_last_error());
+      if (ok(w, convcl_plan_query(w->ctx, &L->desc, &L->input, s->algo, &queried, &workspace),
+             "query", s) &&
+          s->algo != CONVCL_ALGO_AUTO && queried != s->algo)
+        fail(w, "query %s %s answered %s", L->name, convcl_algo_name(s->algo),
+             convcl_algo_name(queried));
+      if (!ok(w, convcl_plan_create(w->ctx, &L->desc, &L->input, L->w, L->b, s->algo, &s->plan),
+              "plan", s))
         continue;
-      }
-      if (convcl_last_error()[0] != '\0')
-        fail(w, "plan %s %s succeeded but this thread's last error reads '%s'", L->name,
-             convcl_algo_name(s->algo), convcl_last_error());
       if (s->algo != CONVCL_ALGO_AUTO && convcl_plan_algo(s->plan) != s->algo)
         fail(w, "plan %s asked for %s got %s", L->name, convcl_algo_name(s->algo),
              convcl_algo_name(convcl_plan_algo(s->plan)));
@@ -295,6 +305,35 @@ static void read_context(worker *w) {
     fail(w, "a build log or fallback reason where no build failed and a device was named");
 }
 
+/* Device tensors of this thread's own: every run uploads the inputs, enqueues every plan
+ * on the queue the threads share without waiting, then reads each output back. They must
+ * equal the host runs' first outputs bit for bit. */
+static void run_tensors(worker *w) {
+  convcl_tensor *in[LAYERS] = {NULL}, *out[MAX_PLANS] = {NULL};
+  int ready = 1;
+  for (int l = 0; l < LAYERS; l++)
+    ready &= ok(w, convcl_tensor_create(w->ctx, &layers[l].input, &in[l]), "input tensor", NULL);
+  for (int i = 0; i < w->slot_count; i++)
+    ready &= ok(w, convcl_tensor_create(w->ctx, &layers[w->slots[i].layer].output, &out[i]),
+                "output tensor", &w->slots[i]);
+  for (int run = 0; ready && run < w->runs; run++) {
+    for (int l = 0; l < LAYERS; l++)
+      ok(w, convcl_tensor_upload(in[l], layers[l].x), "upload", NULL);
+    for (int i = 0; i < w->slot_count; i++) {
+      plan_slot *s = &w->slots[i];
+      ok(w, convcl_plan_enqueue(s->plan, in[s->layer], out[i]), "enqueue", s);
+    }
+    for (int i = 0; i < w->slot_count; i++) {
+      plan_slot *s = &w->slots[i];
+      tu_poison(s->y, layers[s->layer].out_elems);
+      if (ok(w, convcl_tensor_download(out[i], s->y), "download", s))
+        check_run(w, s, w->runs + run);
+    }
+  }
+  for (int l = 0; l < LAYERS; l++) convcl_tensor_destroy(in[l]);
+  for (int i = 0; i < w->slot_count; i++) convcl_tensor_destroy(out[i]);
+}
+
 static void *worker_main(void *arg) {
   worker *w = arg;
   pthread_barrier_wait(w->start);
@@ -305,17 +344,10 @@ static void *worker_main(void *arg) {
     for (int i = 0; i < w->slot_count; i++) {
       plan_slot *s = &w->slots[i];
       tu_poison(s->y, layers[s->layer].out_elems);
-      const convcl_status st = convcl_plan_run(s->plan, layers[s->layer].x, s->y);
-      if (st != CONVCL_OK) {
-        fail(w, "run %s %s: %s: %s", layers[s->layer].name, convcl_algo_name(s->algo),
-             convcl_status_string(st), convcl_last_error());
-        continue;
-      }
-      if (convcl_last_error()[0] != '\0')
-        fail(w, "run succeeded but this thread's last error reads '%s'", convcl_last_error());
-      check_run(w, s, run);
+      if (ok(w, convcl_plan_run(s->plan, layers[s->layer].x, s->y), "run", s)) check_run(w, s, run);
     }
   }
+  run_tensors(w);
   for (int i = 0; i < w->slot_count; i++) {
     convcl_plan_destroy(w->slots[i].plan);
     free(w->slots[i].y), free(w->slots[i].first);
