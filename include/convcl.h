@@ -6,15 +6,24 @@
  *
  * Usage: describe the layer (convcl_conv_desc_init + fields), open a context on a
  * device, create a plan once (validates, picks an algorithm, compiles kernels,
- * uploads weights), run it as often as needed, destroy.
+ * uploads weights), then per input either run it on host arrays (convcl_plan_run) or
+ * enqueue it on tensors in the device's memory (convcl_plan_enqueue), chaining layers
+ * without host copies; destroy plans and tensors, then the context.
  *
  * Errors: every fallible call returns a convcl_status. The detailed message, naming
  * the offending values in PyTorch's words where PyTorch has them, is kept per thread
  * and read with convcl_last_error(). The library never prints, never exits, and
  * leaves caller buffers untouched when a call fails.
  *
- * Threads: a context may be shared by threads; a plan is used by one thread at a
- * time. */
+ * Ownership: convcl copies what it is given (descriptors, shapes, weights, bias) before
+ * the call returns; the caller's arrays are never kept. Every object convcl_*_create
+ * makes is released by its convcl_*_destroy, which accepts NULL.
+ *
+ * Threads: every function may be called from any thread. A context may be shared by
+ * threads: plans and tensors may be created, run and destroyed in it concurrently
+ * (kernel builds and the disk caches are shared safely). A plan, and a tensor, is
+ * used by one thread at a time; settings of the context (convcl_context_set_tuning)
+ * are changed while no other thread uses it. */
 #ifndef CONVCL_H
 #define CONVCL_H
 
@@ -192,7 +201,8 @@ typedef struct convcl_context convcl_context;
  * cannot be opened is an error; auto never fails for want of OpenCL. */
 CONVCL_API convcl_status convcl_context_create(const char *device, convcl_context **ctx_out);
 
-/* Releases the context. Plans made in it must be destroyed first. NULL is a no-op. */
+/* Releases the context. Plans and tensors made in it must be destroyed first, and no
+ * other thread may be using it. NULL is a no-op. */
 CONVCL_API void convcl_context_destroy(convcl_context *ctx);
 
 CONVCL_API convcl_backend_kind convcl_context_backend(const convcl_context *ctx);
@@ -279,17 +289,25 @@ CONVCL_API convcl_status convcl_plan_query(convcl_context *ctx, const convcl_con
 /* Validates desc against input, picks the algorithm (algo = AUTO, or the one asked
  * for, which must be applicable), builds kernels and copies (and transforms) the
  * weights and bias, so the caller may free them afterwards. bias must be non-NULL
- * exactly when desc->has_bias. weights holds the convcl_conv_weight_shape elements. */
+ * exactly when desc->has_bias. weights holds the convcl_conv_weight_shape elements.
+ * Blocking: a kernel build missing from the disk cache takes from milliseconds to
+ * seconds, and with tuning on, a first plan for a problem measures the candidates.
+ * Fails with CONVCL_ERROR_ALGO_NOT_APPLICABLE for an algorithm that cannot run the
+ * problem, CONVCL_ERROR_BUILD_FAILED (convcl_context_build_log) when its kernels do
+ * not build, CONVCL_ERROR_OUT_OF_MEMORY when the weights or workspace do not fit. */
 CONVCL_API convcl_status convcl_plan_create(convcl_context *ctx, const convcl_conv_desc *desc,
                                             const convcl_shape *input, const float *weights,
                                             const float *bias, convcl_algo algo,
                                             convcl_plan **plan_out);
 
 /* Runs the plan on host buffers: input holds the plan's input shape, output receives
- * the output shape; the call returns when output is written. Blocking. */
+ * the output shape; the call returns when output is written. Blocking. On an OpenCL
+ * device with memory of its own, the data is copied in and out through device copies
+ * the plan makes at its first run and keeps; on the CPU path and OpenCL CPU devices,
+ * the kernels work on the arrays in place. */
 CONVCL_API convcl_status convcl_plan_run(convcl_plan *plan, const float *input, float *output);
 
-/* Runs the plan on tensors of its context (see Tensors below): input's shape must be
+/* Runs the plan on tensors of its context (see Tensors above): input's shape must be
  * the plan's input shape, output's its output shape, and they must be different
  * tensors. On an OpenCL device the work is enqueued on the context's in-order queue and
  * the call returns without waiting and without any host transfer, so the next layer
