@@ -12,6 +12,12 @@ static const char *const dim_names[3][3] = {
  * failed product stays detectable through a chain of calls. */
 static int mul_ok(int64_t a, int64_t b, int64_t *r) { return !__builtin_mul_overflow(a, b, r); }
 
+/* The largest dilated kernel extent or transposed input reach, (I - 1) * s: the sum of
+ * one of each and a few values of at most 2^40 cannot overflow. */
+#define SPAN_MAX ((int64_t)1 << 61)
+
+static int span_ok(int64_t a, int64_t b, int64_t *r) { return mul_ok(a, b, r) && *r <= SPAN_MAX; }
+
 /* "(8 x 8)", "[8, 8]", "(2, 2)": PyTorch prints sizes in several styles. */
 static const char *fmt_dims(char *buf, size_t cap, const int64_t *v, int n, const char *open,
                             const char *sep, const char *close) {
@@ -150,8 +156,8 @@ static convcl_status check_desc(const convcl_conv_desc *d) {
         return convcl_error(CONVCL_ERROR_INVALID_VALUE, "%s", a);
       }
   }
-  /* Every later product is overflow-checked; these bounds keep sums of single
-   * values (I*s + d*k, ...) far from the int64 limit. */
+  /* Every later product is overflow-checked (and kept within SPAN_MAX); these bounds
+   * keep sums of single values and such products far from the int64 limit. */
   const int64_t big = (int64_t)1 << 40;
   int64_t scalars[] = {d->in_channels, d->out_channels};
   for (int i = 0; i < 2; i++)
@@ -286,7 +292,12 @@ convcl_status convcl_problem_init(convcl_problem *p, const convcl_conv_desc *d,
     q.stride[i] = d->stride[j];
     q.dilation[i] = d->dilation[j];
     q.kernel_elems *= d->kernel[j];
-    ek[j] = d->dilation[j] * (d->kernel[j] - 1) + 1;
+    if (!span_ok(d->dilation[j], d->kernel[j] - 1, &ek[j]))
+      return convcl_error(CONVCL_ERROR_SIZE_OVERFLOW,
+                          "%s: the dilated kernel extent dilation * (kernel - 1) + 1 = %lld * "
+                          "%lld + 1 exceeds the supported maximum 2^61",
+                          name, (long long)d->dilation[j], (long long)(d->kernel[j] - 1));
+    ek[j] += 1;
     if (d->padding == CONVCL_PAD_SAME || d->padding == CONVCL_PAD_SAME_LOWER) {
       const int64_t total = ek[j] - 1;
       const int64_t small = total / 2;
@@ -334,7 +345,12 @@ convcl_status convcl_problem_init(convcl_problem *p, const convcl_conv_desc *d,
     int64_t min_size[3], max_size[3];
     int has_output_size = 0;
     for (int j = 0; j < r; j++) {
-      min_size[j] = (input->dims[2 + j] - 1) * d->stride[j] - pb[j] - pe[j] + ek[j];
+      if (!span_ok(input->dims[2 + j] - 1, d->stride[j], &min_size[j]))
+        return convcl_error(CONVCL_ERROR_SIZE_OVERFLOW,
+                            "%s: the output extent (input - 1) * stride = %lld * %lld exceeds "
+                            "the supported maximum 2^61",
+                            name, (long long)(input->dims[2 + j] - 1), (long long)d->stride[j]);
+      min_size[j] += ek[j] - pb[j] - pe[j];
       max_size[j] = min_size[j] + d->stride[j] - 1;
       has_output_size |= d->output_size[j] != 0;
     }
@@ -416,8 +432,12 @@ convcl_status convcl_conv_flops(const convcl_conv_desc *desc, const convcl_shape
   const int64_t elements = p.transposed ? p.input_elems : p.output_elems;
   int64_t f;
   if (!mul_ok(elements, per_weight, &f) || !mul_ok(f, 2, &f))
-    return convcl_error(CONVCL_ERROR_SIZE_OVERFLOW, "the FLOP count of this %dD %s overflows int64",
-                        p.rank, p.transposed ? "transposed convolution" : "convolution");
+    return convcl_error(CONVCL_ERROR_SIZE_OVERFLOW,
+                        "the FLOP count of this %dD %s, 2 * %lld %s elements * %lld weights "
+                        "each, overflows int64",
+                        p.rank, p.transposed ? "transposed convolution" : "convolution",
+                        (long long)elements, p.transposed ? "input" : "output",
+                        (long long)per_weight);
   *flops = f;
   convcl_error_clear();
   return CONVCL_OK;

@@ -2,9 +2,13 @@
  * loaded rather than rebuilt, and a truncated, corrupt or foreign entry is rebuilt;
  * CONVCL_CACHE=0, a symlinked or group-writable cache directory mean no caching; exits
  * 77 without an OpenCL device. "tuning": tuning entries of the CPU path, read back
- * without measuring; a truncated, corrupt, foreign (another problem's) entry or one in
+ * without measuring; a truncated, corrupt, foreign (another problem's), stale (another
+ * version's) or untrusted (group-writable, another user's, symlinked) entry or one in
  * the program binaries' format is ignored, measured again and rewritten. Every plan's
- * output is checked against the reference, so a wrongly loaded entry fails too. */
+ * output is checked against the reference, so a wrongly loaded entry fails too.
+ * "store": the store itself (convcl_diskcache_store/load), no device needed: damaged,
+ * foreign, stale and untrusted entries, untrusted, read-only, missing and uncreatable
+ * directories, and processes filling one cache at once. */
 #include "check.h"
 #include "convcl.h"
 #include "convcl_ref.h"
@@ -16,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 enum { MAX_ENTRIES = 8 };
@@ -102,6 +107,435 @@ static void overwrite(const char *path, const void *data, size_t n, long offset)
   fclose(f);
 }
 
+/* ---- "store": the store itself, through convcl_diskcache_store/load ---------------- */
+
+/* What a test stores under key: a length and bytes that depend on the key alone, so
+ * every writer of a key writes the same entry and any other bytes are a wrong load. */
+static size_t fill(const char *key, unsigned char *buf) {
+  const uint64_t h = convcl_hash(CONVCL_HASH_INIT, key, strlen(key));
+  const size_t n = 100 + (size_t)(h % 4000);
+  for (size_t i = 0; i < n; i++) buf[i] = (unsigned char)((h >> (i % 7 * 8)) + i * 31);
+  return n;
+}
+
+enum { DATA_MAX = 4200 };
+
+static void put(convcl_cache_kind kind, const char *key) {
+  unsigned char buf[DATA_MAX];
+  convcl_diskcache_store(kind, key, buf, fill(key, buf));
+}
+
+/* 1: the entry for key loads, exactly; 0: nothing loads; -1: wrong bytes loaded. */
+static int got(convcl_cache_kind kind, const char *key) {
+  unsigned char want[DATA_MAX];
+  const size_t n = fill(key, want);
+  size_t len = 0;
+  unsigned char *data = convcl_diskcache_load(kind, key, &len);
+  const int r = !data ? 0 : len == n && memcmp(data, want, n) == 0 ? 1 : -1;
+  free(data);
+  return r;
+}
+
+static void entry_file(const char *dir, convcl_cache_kind kind, const char *key, char *path,
+                       size_t cap) {
+  snprintf(path, cap, "%s/%016llx.%s", dir,
+           (unsigned long long)convcl_hash(CONVCL_HASH_INIT, key, strlen(key)),
+           kind == CONVCL_CACHE_PROGRAM ? "bin" : "tune");
+}
+
+static long file_size(const char *path) {
+  struct stat st;
+  return lstat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+static int copy_file(const char *from, const char *to) {
+  FILE *in = fopen(from, "rb"), *out = in ? fopen(to, "wb") : NULL;
+  char buf[8192];
+  size_t n;
+  int ok = in && out;
+  while (ok && (n = fread(buf, 1, sizeof buf, in)) > 0) ok = fwrite(buf, 1, n, out) == n;
+  if (in) fclose(in);
+  if (out) ok &= fclose(out) == 0;
+  return ok;
+}
+
+static int same_file(const char *a, const char *b) {
+  FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+  int same = fa && fb;
+  for (int ca = 0, cb = 0; same && ca != EOF; same = ca == cb) {
+    ca = fgetc(fa);
+    cb = fgetc(fb);
+  }
+  if (fa) fclose(fa);
+  if (fb) fclose(fb);
+  return same;
+}
+
+/* Where text first occurs in the n bytes at buf, or NULL. */
+static char *find(char *buf, size_t n, const char *text) {
+  const size_t len = strlen(text);
+  for (size_t i = 0; i + len <= n; i++)
+    if (memcmp(buf + i, text, len) == 0) return buf + i;
+  return NULL;
+}
+
+/* Rewrites the entry at path as a valid entry for its key with from replaced by to
+ * (as long): what another library version stores for the same problem. */
+static int restamp(const char *path, const char *from, const char *to) {
+  const long size = file_size(path);
+  char *buf = size >= 32 ? malloc((size_t)size) : NULL;
+  FILE *f = buf ? fopen(path, "rb") : NULL;
+  const size_t n = f ? fread(buf, 1, (size_t)size, f) : 0;
+  if (f) fclose(f);
+  uint64_t lens[3] = {0, 0, 0};
+  if (n == (size_t)size && n >= 32) memcpy(lens, buf + 8, sizeof lens);
+  char *at = n >= 32 && lens[0] <= n - 32 && lens[1] == n - 32 - lens[0]
+                 ? find(buf + 32, (size_t)lens[0], from)
+                 : NULL;
+  int ok = at && strlen(from) == strlen(to);
+  if (ok) {
+    memcpy(at, to, strlen(to));
+    lens[2] =
+        convcl_hash(convcl_hash(CONVCL_HASH_INIT, buf + 32, lens[0]), buf + 32 + lens[0], lens[1]);
+    memcpy(buf + 8, lens, sizeof lens);
+    f = fopen(path, "wb");
+    ok = f && fwrite(buf, 1, n, f) == n;
+    if (f) ok &= fclose(f) == 0;
+  }
+  free(buf);
+  return ok;
+}
+
+/* Files in dir whose name contains part. */
+static int count_named(const char *dir, const char *part) {
+  DIR *d = opendir(dir);
+  int n = 0;
+  if (!d) return 0;
+  for (struct dirent *de; (de = readdir(d)) != NULL;) n += strstr(de->d_name, part) != NULL;
+  closedir(d);
+  return n;
+}
+
+static const char *const key_a = "convcl " CONVCL_VERSION_STRING "\nkey a\n";
+static const char *const key_b = "convcl " CONVCL_VERSION_STRING "\nkey b\n";
+/* Key a as another library version made it. */
+static const char *const key_a_stale = "convcl 0.0.1\nkey a\n";
+
+/* After key_a's entry was damaged: it does not load, and storing it again makes it load. */
+static void check_damage(const char *what) {
+  CHECK(got(CONVCL_CACHE_PROGRAM, key_a) == 0, "a %s entry is not loaded", what);
+  put(CONVCL_CACHE_PROGRAM, key_a);
+  CHECK(got(CONVCL_CACHE_PROGRAM, key_a) == 1, "a %s entry is stored again", what);
+}
+
+static void entry_checks(const char *root) {
+  char home[600], dir[700], path[1200], other[1200];
+  snprintf(home, sizeof home, "%s/store", root);
+  snprintf(dir, sizeof dir, "%s/convcl", home);
+  use_cache_home(home);
+  unsetenv("CONVCL_CACHE");
+
+  put(CONVCL_CACHE_PROGRAM, key_a);
+  put(CONVCL_CACHE_PROGRAM, key_b);
+  struct stat st;
+  CHECK(lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 0777) == 0700,
+        "the cache directory is made 0700 (mode %o)", (unsigned)st.st_mode & 0777);
+  entry_file(dir, CONVCL_CACHE_PROGRAM, key_a, path, sizeof path);
+  CHECK(lstat(path, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077) == 0,
+        "an entry is a file only its owner may read or write (mode %o)",
+        (unsigned)st.st_mode & 0777);
+  CHECK(got(CONVCL_CACHE_PROGRAM, key_a) == 1 && got(CONVCL_CACHE_PROGRAM, key_b) == 1,
+        "entries load back exactly");
+  CHECK(got(CONVCL_CACHE_TUNING, key_a) == 0, "another kind's entry is not loaded");
+  CHECK(count_named(dir, ".tmp") == 0, "no temporary file is left");
+
+  /* The entry holds the full key it was made for. */
+  {
+    FILE *f = fopen(path, "rb");
+    char buf[8192];
+    const size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
+    if (f) fclose(f);
+    CHECK(find(buf, n, key_a) != NULL, "an entry holds its full key");
+  }
+
+  /* Truncated at every boundary of the format. */
+  const long size = file_size(path);
+  const long cuts[] = {0, 7, 8, 31, 32, 32 + (long)strlen(key_a), size - 1};
+  for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
+    CHECK(truncate(path, cuts[i]) == 0, "truncate");
+    check_damage("truncated");
+  }
+  /* Grown: bytes appended after a valid entry. */
+  {
+    FILE *f = fopen(path, "ab");
+    CHECK(f && fputc('x', f) == 'x' && fclose(f) == 0, "append");
+    check_damage("grown");
+  }
+  /* One flipped byte anywhere: magic, each length, the checksum, the key, the data. */
+  const long flips[] = {0,
+                        7,
+                        8,
+                        16,
+                        24,
+                        31,
+                        32,
+                        32 + (long)strlen(key_a) - 1,
+                        32 + (long)strlen(key_a),
+                        size / 2 + 20,
+                        size - 1};
+  for (size_t i = 0; i < sizeof flips / sizeof flips[0]; i++) {
+    FILE *f = fopen(path, "r+b");
+    int c = EOF;
+    if (f && fseek(f, flips[i], SEEK_SET) == 0) c = fgetc(f);
+    if (c != EOF && fseek(f, flips[i], SEEK_SET) == 0) fputc(c ^ 0x10, f);
+    if (f) fclose(f);
+    CHECK(c != EOF, "flip byte %ld", flips[i]);
+    check_damage("corrupt");
+  }
+  /* Foreign: key b's valid entry under key a's name. */
+  entry_file(dir, CONVCL_CACHE_PROGRAM, key_b, other, sizeof other);
+  CHECK(copy_file(other, path), "copy");
+  check_damage("foreign");
+  CHECK(got(CONVCL_CACHE_PROGRAM, key_b) == 1, "the foreign entry's own key still loads");
+  /* Stale: another library version's valid entry for the same key under its name. */
+  put(CONVCL_CACHE_PROGRAM, key_a_stale);
+  entry_file(dir, CONVCL_CACHE_PROGRAM, key_a_stale, other, sizeof other);
+  CHECK(rename(other, path) == 0, "rename");
+  check_damage("stale");
+  /* Another kind's valid entry under this kind's name. */
+  put(CONVCL_CACHE_TUNING, key_a);
+  entry_file(dir, CONVCL_CACHE_TUNING, key_a, other, sizeof other);
+  CHECK(rename(other, path) == 0, "rename");
+  check_damage("other kind's");
+
+  /* Untrusted entries: not read; storing replaces the name, never writes the file. */
+  char victim[1200];
+  snprintf(victim, sizeof victim, "%s/victim", root);
+  CHECK(copy_file(path, victim), "copy");
+  CHECK(unlink(path) == 0 && symlink(victim, path) == 0, "symlink entry");
+  CHECK(got(CONVCL_CACHE_PROGRAM, key_a) == 0, "a symlinked entry (to a valid one) is not read");
+  snprintf(other, sizeof other, "%s/victim.orig", root);
+  CHECK(copy_file(victim, other), "copy");
+  put(CONVCL_CACHE_PROGRAM, key_a_stale); /* different bytes than victim holds */
+  put(CONVCL_CACHE_PROGRAM, key_a);
+  CHECK(lstat(path, &st) == 0 && S_ISREG(st.st_mode), "storing replaces a symlinked entry");
+  CHECK(same_file(victim, other), "nothing is written through a symlinked entry");
+  CHECK(got(CONVCL_CACHE_PROGRAM, key_a) == 1, "the replaced entry loads");
+
+  const mode_t modes[] = {0620, 0602, 0666};
+  for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+    CHECK(chmod(path, modes[i]) == 0, "chmod");
+    CHECK(got(CONVCL_CACHE_PROGRAM, key_a) == 0, "an entry of mode %o is not read",
+          (unsigned)modes[i]);
+    put(CONVCL_CACHE_PROGRAM, key_a);
+    CHECK(lstat(path, &st) == 0 && (st.st_mode & 077) == 0, "it is replaced by a private one");
+  }
+  CHECK(chmod(path, 0644) == 0 && got(CONVCL_CACHE_PROGRAM, key_a) == 1,
+        "an entry others may read but not write is read");
+  if (geteuid() == 0) {
+    CHECK(chown(path, 65534, 65534) == 0, "chown");
+    CHECK(got(CONVCL_CACHE_PROGRAM, key_a) == 0, "an entry owned by another user is not read");
+    put(CONVCL_CACHE_PROGRAM, key_a);
+    CHECK(lstat(path, &st) == 0 && st.st_uid == 0, "it is replaced by one of ours");
+  } else {
+    printf("not root: entries owned by another user not tried\n");
+  }
+  CHECK(unlink(path) == 0 && mkfifo(path, 0600) == 0, "mkfifo");
+  CHECK(got(CONVCL_CACHE_PROGRAM, key_a) == 0, "a FIFO entry is not read (and does not hang)");
+  put(CONVCL_CACHE_PROGRAM, key_a);
+  CHECK(got(CONVCL_CACHE_PROGRAM, key_a) == 1, "a FIFO entry is replaced");
+  CHECK(unlink(path) == 0 && mkdir(path, 0700) == 0, "mkdir");
+  CHECK(got(CONVCL_CACHE_PROGRAM, key_a) == 0, "a directory entry is not read");
+  put(CONVCL_CACHE_PROGRAM, key_a);
+  CHECK(count_named(dir, ".tmp") == 0, "a failed rename leaves no temporary file");
+  rmdir(path);
+
+  setenv("CONVCL_CACHE", "0", 1);
+  CHECK(got(CONVCL_CACHE_PROGRAM, key_b) == 0, "CONVCL_CACHE=0 reads nothing");
+  put(CONVCL_CACHE_PROGRAM, key_a);
+  CHECK(file_size(path) < 0, "CONVCL_CACHE=0 writes nothing");
+  unsetenv("CONVCL_CACHE");
+}
+
+/* The untrusted cache directory home/convcl (make_home's, then made untrusted), holding a
+ * valid entry for key_a: neither read nor written. */
+static void check_untrusted_dir(const char *home, const char *what) {
+  char dir[700], path[1200];
+  snprintf(dir, sizeof dir, "%s/convcl", home);
+  use_cache_home(home);
+  CHECK(got(CONVCL_CACHE_PROGRAM, key_a) == 0, "a valid entry in a %s directory is not read", what);
+  put(CONVCL_CACHE_PROGRAM, key_b);
+  entry_file(dir, CONVCL_CACHE_PROGRAM, key_b, path, sizeof path);
+  CHECK(file_size(path) < 0 && count_named(dir, ".tmp") == 0,
+        "nothing is written to a %s directory", what);
+}
+
+/* home/convcl holding a valid entry for key_a, made in a trusted place first. */
+static void make_home(const char *root, const char *name, char *home, size_t cap) {
+  char dir[700], path[1200];
+  snprintf(home, cap, "%s/%s", root, name);
+  snprintf(dir, sizeof dir, "%s/convcl", home);
+  mkdir(home, 0700);
+  use_cache_home(home);
+  put(CONVCL_CACHE_PROGRAM, key_a);
+  entry_file(dir, CONVCL_CACHE_PROGRAM, key_a, path, sizeof path);
+  CHECK(got(CONVCL_CACHE_PROGRAM, key_a) == 1, "setup %s", name);
+}
+
+static void dir_checks(const char *root) {
+  char home[600], dir[700], other[700];
+  /* A symlink to a directory holding a valid entry. */
+  make_home(root, "target", other, sizeof other);
+  snprintf(home, sizeof home, "%s/linked", root);
+  mkdir(home, 0700);
+  snprintf(dir, sizeof dir, "%s/convcl", home);
+  strncat(other, "/convcl", sizeof other - strlen(other) - 1);
+  CHECK(symlink(other, dir) == 0, "symlink");
+  check_untrusted_dir(home, "symlinked");
+  CHECK(count_named(other, ".bin") == 1, "nothing is written through a symlinked directory");
+
+  const mode_t modes[] = {0770, 0707, 0730, 0703};
+  for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "mode%o", (unsigned)modes[i]);
+    make_home(root, name, home, sizeof home);
+    snprintf(dir, sizeof dir, "%s/convcl", home);
+    CHECK(chmod(dir, modes[i]) == 0, "chmod");
+    check_untrusted_dir(home, name);
+  }
+  make_home(root, "mode755", home, sizeof home);
+  snprintf(dir, sizeof dir, "%s/convcl", home);
+  CHECK(chmod(dir, 0755) == 0, "chmod");
+  CHECK(got(CONVCL_CACHE_PROGRAM, key_a) == 1, "a directory others may read but not write is used");
+
+  if (geteuid() == 0) {
+    make_home(root, "nobody", home, sizeof home);
+    snprintf(dir, sizeof dir, "%s/convcl", home);
+    CHECK(chown(dir, 65534, 65534) == 0, "chown");
+    check_untrusted_dir(home, "another user's");
+  }
+
+  /* Missing and uncreatable: no caching, no error, nothing made. */
+  snprintf(home, sizeof home, "%s/missing/deeper", root);
+  use_cache_home(home);
+  put(CONVCL_CACHE_PROGRAM, key_a);
+  CHECK(got(CONVCL_CACHE_PROGRAM, key_a) == 0, "no cache under a missing parent");
+  snprintf(dir, sizeof dir, "%s/missing", root);
+  CHECK(file_size(dir) < 0, "a missing parent's parents are not made");
+  snprintf(home, sizeof home, "%s/victim", root); /* a file */
+  use_cache_home(home);
+  put(CONVCL_CACHE_PROGRAM, key_a);
+  CHECK(got(CONVCL_CACHE_PROGRAM, key_a) == 0, "no cache under a file");
+  use_cache_home("/proc/convcl-no-such-dir");
+  put(CONVCL_CACHE_PROGRAM, key_a);
+  CHECK(got(CONVCL_CACHE_PROGRAM, key_a) == 0, "no cache where nothing can be made");
+  const char *saved_home = getenv("HOME");
+  char saved[1024] = "";
+  if (saved_home) snprintf(saved, sizeof saved, "%s", saved_home);
+  unsetenv("XDG_CACHE_HOME");
+  unsetenv("HOME");
+  put(CONVCL_CACHE_PROGRAM, key_a);
+  CHECK(got(CONVCL_CACHE_PROGRAM, key_a) == 0, "no cache without HOME or XDG_CACHE_HOME");
+  if (saved_home) setenv("HOME", saved, 1);
+}
+
+/* A read-only cache directory: read, never written, no error. As root, whom file modes
+ * do not stop, the checks run in a child that became nobody. */
+static void readonly_checks(const char *root) {
+  char home[600], dir[700], path[1200];
+  make_home(root, "readonly", home, sizeof home);
+  snprintf(dir, sizeof dir, "%s/convcl", home);
+  entry_file(dir, CONVCL_CACHE_PROGRAM, key_a, path, sizeof path);
+  const int as_root = geteuid() == 0;
+  if (as_root) {
+    /* nobody must reach it: the root and home on the way, the directory and entry its. */
+    CHECK(chmod(root, 0755) == 0 && chmod(home, 0755) == 0, "chmod");
+    CHECK(chown(dir, 65534, 65534) == 0 && chown(path, 65534, 65534) == 0, "chown");
+  }
+  CHECK(chmod(dir, 0555) == 0, "chmod 0555");
+  fflush(stdout);
+  const pid_t pid = as_root ? fork() : 0;
+  if (pid == 0) {
+    if (as_root && (setgid(65534) != 0 || setuid(65534) != 0)) _exit(2);
+    int bad = 0;
+    bad += got(CONVCL_CACHE_PROGRAM, key_a) != 1;
+    put(CONVCL_CACHE_PROGRAM, key_b);
+    bad += got(CONVCL_CACHE_PROGRAM, key_b) != 0;
+    bad += count_named(dir, ".tmp") != 0;
+    /* End to end: a tuned plan measures, cannot store, and still runs right. */
+    bad += !run_tuned("cpu", 1);
+    bad += count_named(dir, ".tune") != 0;
+    if (as_root) _exit(bad ? 1 : 0);
+    CHECK(bad == 0, "a read-only directory is read, not written, and plans work");
+  } else {
+    int status = 0;
+    CHECK(
+        pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+        "a read-only directory is read, not written, and plans work (as nobody: status %d)",
+        status);
+  }
+  chmod(dir, 0700);
+}
+
+/* Processes filling one cache at once: every load is nothing or exactly the bytes
+ * stored, and every store of every process ends in a loadable entry. */
+enum { WRITERS = 6, ROUNDS = 300, SHARED_KEYS = 4 };
+
+static int writer(int id) {
+  int bad = 0;
+  unsigned seed = 12345u + (unsigned)id;
+  char key[64];
+  for (int r = 0; r < ROUNDS; r++) {
+    seed = seed * 1103515245u + 12345u;
+    const int shared = (seed >> 8) % 3 != 0;
+    const int which = (int)((seed >> 12) % (shared ? SHARED_KEYS : 3));
+    snprintf(key, sizeof key, shared ? "shared %d" : "own %d %d", which, id);
+    const convcl_cache_kind kind = (seed >> 20) & 1 ? CONVCL_CACHE_TUNING : CONVCL_CACHE_PROGRAM;
+    if ((seed >> 16) & 1) put(kind, key);
+    bad += got(kind, key) < 0;
+  }
+  /* After this process's own store, its entry is there (no other writer has that key). */
+  snprintf(key, sizeof key, "own final %d", id);
+  put(CONVCL_CACHE_PROGRAM, key);
+  bad += got(CONVCL_CACHE_PROGRAM, key) != 1;
+  return bad;
+}
+
+static void concurrency_checks(const char *root) {
+  char home[600], dir[700], key[64];
+  snprintf(home, sizeof home, "%s/concurrent", root);
+  snprintf(dir, sizeof dir, "%s/convcl", home);
+  mkdir(home, 0700);
+  use_cache_home(home);
+  fflush(stdout);
+  pid_t pids[WRITERS];
+  for (int i = 0; i < WRITERS; i++)
+    if ((pids[i] = fork()) == 0) _exit(writer(i) ? 1 : 0);
+  for (int i = 0; i < WRITERS; i++) {
+    int status = 0;
+    CHECK(pids[i] > 0 && waitpid(pids[i], &status, 0) == pids[i] && WIFEXITED(status) &&
+              WEXITSTATUS(status) == 0,
+          "writer %d: every load was nothing or the right bytes (status %d)", i, status);
+  }
+  for (int i = 0; i < SHARED_KEYS; i++) {
+    snprintf(key, sizeof key, "shared %d", i);
+    CHECK(got(CONVCL_CACHE_PROGRAM, key) != -1 && got(CONVCL_CACHE_TUNING, key) != -1,
+          "shared key %d holds the right bytes", i);
+  }
+  for (int i = 0; i < WRITERS; i++) {
+    snprintf(key, sizeof key, "own final %d", i);
+    CHECK(got(CONVCL_CACHE_PROGRAM, key) == 1, "writer %d's last entry is there", i);
+  }
+  CHECK(count_named(dir, ".tmp") == 0, "no temporary file is left");
+}
+
+static void store_checks(const char *root) {
+  entry_checks(root);
+  dir_checks(root);
+  readonly_checks(root);
+  concurrency_checks(root);
+}
+
 /* After entry `which` of dir was damaged: a run rebuilds it (a new file), and the next
  * run loads the rebuilt entry rather than rewriting it again. Sizes are not compared:
  * PoCL's binaries grow with the kernels its own cache compiled since. */
@@ -179,6 +613,34 @@ static void tuning_checks(const char *root) {
   snprintf(path, sizeof path, "%s/%s", dir, first.name[1]);
   overwrite(path, "B", 1, 6);
   check_rewritten(dir, 1, "a program-format entry", "program-format");
+
+  /* Another library version's entry for the same problem, valid in every other way. */
+  list_entries(dir, &first);
+  snprintf(path, sizeof path, "%s/%s", dir, first.name[0]);
+  CHECK(restamp(path, "convcl " CONVCL_VERSION_STRING " tuning", "convcl 0.0.0 tuning"), "restamp");
+  check_rewritten(dir, 0, "a stale entry", "stale");
+
+  /* Untrusted entries: writable by the group, another user's, a symlink to a valid one. */
+  list_entries(dir, &first);
+  snprintf(path, sizeof path, "%s/%s", dir, first.name[1]);
+  CHECK(chmod(path, 0660) == 0, "chmod");
+  check_rewritten(dir, 1, "a group-writable entry", "group-writable");
+  if (geteuid() == 0) {
+    list_entries(dir, &first);
+    snprintf(path, sizeof path, "%s/%s", dir, first.name[0]);
+    CHECK(chown(path, 65534, 65534) == 0, "chown");
+    check_rewritten(dir, 0, "another user's entry", "another user's");
+  }
+  list_entries(dir, &first);
+  snprintf(path, sizeof path, "%s/%s", dir, first.name[1]);
+  snprintf(other, sizeof other, "%s/tuning-victim", root);
+  char saved[1000];
+  snprintf(saved, sizeof saved, "%s/tuning-victim.orig", root);
+  CHECK(copy_file(path, other) && copy_file(path, saved) && unlink(path) == 0 &&
+            symlink(other, path) == 0,
+        "symlink entry");
+  check_rewritten(dir, 1, "a symlinked entry", "symlinked");
+  CHECK(same_file(other, saved), "nothing is written through a symlinked entry");
 }
 
 static void program_checks(const char *root) {
@@ -223,6 +685,13 @@ static void program_checks(const char *root) {
   CHECK(again.count == first.count && again.inode[0] != again.inode[1],
         "a foreign entry is rebuilt");
 
+  /* Stale: the entry as another library version would have written it for the same
+   * program, valid in every other way. */
+  list_entries(dir, &first);
+  snprintf(path, sizeof path, "%s/%s", dir, first.name[1]);
+  CHECK(restamp(path, "convcl " CONVCL_VERSION_STRING "\n", "convcl 0.0.0\n"), "restamp");
+  check_rebuilt(dir, 1, "stale");
+
   /* CONVCL_CACHE=0: nothing written. */
   snprintf(home, sizeof home, "%s/off", root);
   snprintf(dir, sizeof dir, "%s/convcl", home);
@@ -259,8 +728,9 @@ static void program_checks(const char *root) {
 }
 
 int main(int argc, char **argv) {
-  const int tuning = argc > 1 && strcmp(argv[1], "tuning") == 0;
-  if (!tuning) {
+  const char *mode = argc > 1 ? argv[1] : "programs";
+  const int tuning = strcmp(mode, "tuning") == 0, store = strcmp(mode, "store") == 0;
+  if (!tuning && !store) {
     convcl_context *probe;
     const int rc = tu_open_context("opencl", &probe);
     if (rc != 0) return rc;
@@ -268,7 +738,9 @@ int main(int argc, char **argv) {
   }
   char root[] = "/tmp/convcl-cache-test-XXXXXX";
   if (!mkdtemp(root)) return 1;
-  if (tuning)
+  if (store)
+    store_checks(root);
+  else if (tuning)
     tuning_checks(root);
   else
     program_checks(root);

@@ -20,10 +20,13 @@ static int64_t per_image(const convcl_problem *p) {
   return p->k * p->out[0] * p->out[1] * ((p->out[2] + DEPTHWISE_VW - 1) / DEPTHWISE_VW);
 }
 
+static convcl_status check_int_range(const convcl_problem *p);
+
 /* Images too large for 32-bit indexing go to the other solvers. */
 static int depthwise_applicable(const convcl_context *ctx, const convcl_problem *p) {
   (void)ctx;
-  return !p->transposed && p->groups == p->c && per_image(p) <= INT_MAX - 64;
+  return !p->transposed && p->groups == p->c && per_image(p) <= INT_MAX - 64 &&
+         check_int_range(p) == CONVCL_OK;
 }
 
 /* AUTO prefers this solver at multiplier 1, the common depthwise layer: measured on

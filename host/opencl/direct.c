@@ -1,5 +1,6 @@
 /* OpenCL generic direct solver: kernels/direct.cl for convolutions and the gather form
- * of kernels/transposed.cl for transposed ones. Always applicable, no workspace. */
+ * of kernels/transposed.cl for transposed ones. Applicable wherever its int coordinates
+ * fit, no workspace. */
 #include "opencl/opencl.h"
 
 #include <limits.h>
@@ -43,10 +44,11 @@ static convcl_status check_int_range(const convcl_problem *p) {
   return CONVCL_OK;
 }
 
+/* Any problem whose coordinates fit the kernels' int arithmetic: queries and AUTO then
+ * refuse what create() would. */
 static int direct_applicable(const convcl_context *ctx, const convcl_problem *p) {
   (void)ctx;
-  (void)p;
-  return 1;
+  return check_int_range(p) == CONVCL_OK;
 }
 
 static size_t direct_workspace(const convcl_context *ctx, const convcl_problem *p) {
