@@ -1,6 +1,6 @@
 /* Threads: one context shared by THREADS threads, released together by a barrier.
  * Each creates its own plans at the same moment as the others: several layer kinds and
- * named algorithms, so different programs and solvers are built at once, and threads
+ * named algorithms, so different programs and solvers are asked for at once, and threads
  * in pairs take the same layer in the same order, so they ask the shared program cache
  * for the same program at once. Each then runs every plan of its own many times and
  * checks each output against the FP64 reference computed before the threads started,
@@ -9,10 +9,13 @@
  * that fails with a message naming its own values, among the others' successes, and
  * checks that convcl_last_error is its own. Then each runs its plans on device tensors
  * of its own: uploads, enqueues on the context's one queue without waiting, reads back,
- * and must get the host runs' outputs bit for bit. A second phase does the same with tuning
- * on, every thread tuning the same layers at once, so the tuning entries on disk are
- * written concurrently; a new context must then read them back without measuring.
- * convcl's disk cache lives in a fresh XDG_CACHE_HOME, set before any context exists.
+ * and must get the host runs' outputs bit for bit. A second phase gives each thread a
+ * context of its own, so the same programs build at once with no lock between them and
+ * their binaries are stored on disk at once; a new context must then load every entry as
+ * it is. A third does the first's work with tuning on, every thread tuning the same
+ * layers at once, so the tuning entries on disk are written concurrently; a new context
+ * must then read them back without measuring.
+ * Each phase has convcl's disk cache in a fresh XDG_CACHE_HOME, set while no thread runs.
  * Built with CONVCL_SANITIZE_THREAD, ThreadSanitizer watches all of it.
  *
  *   test_threads cpu|opencl [RUNS]
@@ -165,6 +168,7 @@ typedef struct plan_slot {
 
 typedef struct worker {
   int index, tune, runs;
+  int own_context; /* the thread opens its own context on the device under test */
   convcl_context *ctx;
   pthread_barrier_t *start;
   plan_slot slots[MAX_PLANS];
@@ -323,6 +327,8 @@ static void run_tensors(worker *w) {
       plan_slot *s = &w->slots[i];
       ok(w, convcl_plan_enqueue(s->plan, in[s->layer], out[i]), "enqueue", s);
     }
+    /* Every other time, wait for the whole queue first, the other threads' work too. */
+    if (run % 2) ok(w, convcl_context_finish(w->ctx), "finish", NULL);
     for (int i = 0; i < w->slot_count; i++) {
       plan_slot *s = &w->slots[i];
       tu_poison(s->y, layers[s->layer].out_elems);
@@ -337,6 +343,8 @@ static void run_tensors(worker *w) {
 static void *worker_main(void *arg) {
   worker *w = arg;
   pthread_barrier_wait(w->start);
+  if (w->own_context && !ok(w, convcl_context_create(device_id, &w->ctx), "context", NULL))
+    return NULL;
   read_context(w);
   create_plans(w);
   read_context(w);
@@ -352,10 +360,12 @@ static void *worker_main(void *arg) {
     convcl_plan_destroy(w->slots[i].plan);
     free(w->slots[i].y), free(w->slots[i].first);
   }
+  if (w->own_context) convcl_context_destroy(w->ctx);
   return NULL;
 }
 
-/* Runs THREADS workers on ctx; returns their failures. */
+/* Runs THREADS workers on ctx, or each on a context of its own when ctx is NULL;
+ * returns their failures. */
 static int run_threads(convcl_context *ctx, int tune, int runs, const char *phase) {
   worker workers[THREADS];
   pthread_t ids[THREADS];
@@ -364,7 +374,8 @@ static int run_threads(convcl_context *ctx, int tune, int runs, const char *phas
   long checked = 0;
   pthread_barrier_init(&start, NULL, THREADS);
   for (int t = 0; t < THREADS; t++) {
-    workers[t] = (worker){.index = t, .tune = tune, .runs = runs, .ctx = ctx, .start = &start};
+    workers[t] = (worker){
+        .index = t, .tune = tune, .runs = runs, .own_context = !ctx, .ctx = ctx, .start = &start};
     if (pthread_create(&ids[t], NULL, worker_main, &workers[t]) != 0) break;
     started++;
   }
@@ -382,6 +393,37 @@ static int run_threads(convcl_context *ctx, int tune, int runs, const char *phas
   pthread_barrier_destroy(&start);
   printf("%s: %d threads, %ld runs checked, %d failures\n", phase, THREADS, checked, failures);
   return failures;
+}
+
+/* The program binaries in a cache directory, by name, with their inodes: an entry that
+ * is rewritten gets a new one. */
+enum { MAX_BINS = 64 };
+typedef struct bins {
+  int count;
+  char name[MAX_BINS][64];
+  ino_t inode[MAX_BINS];
+} bins;
+
+static void list_bins(const char *dir, bins *b) {
+  memset(b, 0, sizeof *b);
+  DIR *d = opendir(dir);
+  if (!d) return;
+  for (struct dirent *de; (de = readdir(d)) != NULL && b->count < MAX_BINS;) {
+    const size_t n = strlen(de->d_name);
+    char path[1024];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+    if (n < 5 || strcmp(de->d_name + n - 4, ".bin") != 0 || stat(path, &st) != 0) continue;
+    /* readdir's order is arbitrary: keep the list sorted so two listings compare. */
+    int i = b->count++;
+    for (; i > 0 && strcmp(b->name[i - 1], de->d_name) > 0; i--) {
+      memcpy(b->name[i], b->name[i - 1], sizeof b->name[i]);
+      b->inode[i] = b->inode[i - 1];
+    }
+    snprintf(b->name[i], sizeof b->name[i], "%s", de->d_name);
+    b->inode[i] = st.st_ino;
+  }
+  closedir(d);
 }
 
 /* How many entries with this suffix dir holds. */
@@ -434,6 +476,39 @@ int main(int argc, char **argv) {
   convcl_context_destroy(ctx);
   if (strncmp(mode, "opencl", 6) == 0)
     CHECK(count_entries(dir, ".bin") > 0, "program binaries written to %s", dir);
+
+  /* A context per thread, into a fresh cache: the threads build the same programs at
+   * once in different contexts, which no lock orders, and store the same binaries on
+   * disk at once. Then a new context makes every plan again: each entry they wrote must
+   * load as it is, none be rewritten (a damaged one would be rebuilt and replaced). */
+  snprintf(home, sizeof home, "%s/contexts", root);
+  snprintf(dir, sizeof dir, "%s/convcl", home);
+  mkdir(home, 0700);
+  setenv("XDG_CACHE_HOME", home, 1);
+  CHECK(run_threads(NULL, 0, runs, "own contexts") == 0, "a context per thread");
+  if (strncmp(mode, "opencl", 6) == 0) {
+    bins written, after;
+    list_bins(dir, &written);
+    CHECK(written.count > 0, "program binaries written to %s", dir);
+    CHECK(convcl_context_create(mode, &ctx) == CONVCL_OK, "context: %s", convcl_last_error());
+    for (int l = 0; l < LAYERS; l++)
+      for (int a = 0; a < layers[l].algo_count; a++) {
+        convcl_plan *plan = NULL;
+        CHECK(convcl_plan_create(ctx, &layers[l].desc, &layers[l].input, layers[l].w, layers[l].b,
+                                 layers[l].algos[a], &plan) == CONVCL_OK,
+              "plan %s %s from the cache: %s", layers[l].name, convcl_algo_name(layers[l].algos[a]),
+              convcl_last_error());
+        convcl_plan_destroy(plan);
+      }
+    convcl_context_destroy(ctx);
+    list_bins(dir, &after);
+    CHECK(after.count == written.count &&
+              memcmp(after.name, written.name, sizeof after.name) == 0 &&
+              memcmp(after.inode, written.inode, sizeof after.inode) == 0,
+          "the binaries written concurrently load as they are: %d entries, then %d, or one "
+          "was rewritten",
+          written.count, after.count);
+  }
 
   /* Tuning: every thread tunes the same layers at once into a fresh cache. */
   snprintf(home, sizeof home, "%s/tune", root);
