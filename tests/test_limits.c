@@ -142,12 +142,12 @@ typedef struct huge_case {
   convcl_shape in;
 } huge_case;
 
-/* Every algorithm on problems past 2^31 elements (and one past 2^40): a solver or a
+/* Every algorithm on problems past 2^31 elements (up to 2^60): a solver or a
  * refusal. The CPU path indexes in 64 bits: AUTO always has one. On OpenCL, only the
  * direct solver (64-bit element indices, chunked launches) and the depthwise one (int
  * within an image, 64-bit across images) may take them. */
 static void huge_checks(convcl_context *ctx, int opencl) {
-  huge_case cases[6];
+  huge_case cases[8];
   int count = 0;
   cases[count] =
       (huge_case){"3x3 conv, 2^32 elements", desc(2, 0, 64, 64, 3), shape4(64, 64, 1024, 1024)};
@@ -167,6 +167,16 @@ static void huge_checks(convcl_context *ctx, int opencl) {
   for (int i = 0; i < 2; i++) cases[count].d.pad_begin[i] = cases[count].d.pad_end[i] = 1;
   count++;
   cases[count++] = (huge_case){"1D conv, 2^40 elements", desc(1, 0, 1, 1, 3), shape3(1, 1, P2(40))};
+  cases[count] = (huge_case){"3x3 conv, 2^58 elements", desc(2, 0, 8, 8, 3),
+                             shape4(P2(16), 8, P2(20), P2(19))};
+  for (int i = 0; i < 2; i++) cases[count].d.pad_begin[i] = cases[count].d.pad_end[i] = 1;
+  count++;
+  cases[count] = (huge_case){"3x3 stride-2 transposed, 2^60 outputs", desc(2, 1, 8, 8, 3),
+                             shape4(P2(16), 8, P2(18), P2(17))};
+  cases[count].d.stride[0] = cases[count].d.stride[1] = 2;
+  cases[count].d.output_padding[0] = cases[count].d.output_padding[1] = 1;
+  for (int i = 0; i < 2; i++) cases[count].d.pad_begin[i] = cases[count].d.pad_end[i] = 1;
+  count++;
   cases[count++] =
       (huge_case){"1x1 conv, 2^40 weights", desc(2, 0, P2(20), P2(20), 1), shape4(1, P2(20), 1, 1)};
   for (int i = 0; i < count; i++) {
