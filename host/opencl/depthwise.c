@@ -20,13 +20,27 @@ static int64_t per_image(const convcl_problem *p) {
   return p->k * p->out[0] * p->out[1] * ((p->out[2] + DEPTHWISE_VW - 1) / DEPTHWISE_VW);
 }
 
-static convcl_status check_int_range(const convcl_problem *p);
+/* The kernel forms per-dimension coordinates in int, up to the last block's reach.
+ * Returns the dimension (0..2) whose coordinates leave int, 3 when the channel or
+ * kernel counts do, -1 when everything fits. */
+static int int_range_failure(const convcl_problem *p) {
+  if (p->c > INT_MAX || p->k > INT_MAX || p->kernel_elems > INT_MAX) return 3;
+  for (int d = 0; d < 3; ++d) {
+    /* In double: the fields are validated sizes, far below 2^53. */
+    const double reach = ((double)p->out[d] + DEPTHWISE_VW) * (double)p->stride[d] +
+                         (double)(p->kernel[d] - 1) * (double)p->dilation[d] +
+                         (double)p->pad_begin[d] + (double)p->in[d];
+    if (reach > INT_MAX) return d;
+  }
+  return -1;
+}
 
-/* Images too large for 32-bit indexing go to the other solvers. */
+/* Images too large for 32-bit indexing go to the other solvers (a predicate, which
+ * leaves the thread's error alone). */
 static int depthwise_applicable(const convcl_context *ctx, const convcl_problem *p) {
   (void)ctx;
   return !p->transposed && p->groups == p->c && per_image(p) <= INT_MAX - 64 &&
-         check_int_range(p) == CONVCL_OK;
+         int_range_failure(p) < 0;
 }
 
 /* AUTO prefers this solver at multiplier 1, the common depthwise layer: measured on
@@ -43,25 +57,19 @@ static size_t depthwise_workspace(const convcl_context *ctx, const convcl_proble
   return 0;
 }
 
-/* The kernel forms per-dimension coordinates in int, up to the last block's reach. */
 static convcl_status check_int_range(const convcl_problem *p) {
-  if (p->c > INT_MAX || p->k > INT_MAX || p->kernel_elems > INT_MAX)
+  const int d = int_range_failure(p);
+  if (d == 3)
     return convcl_error(CONVCL_ERROR_UNSUPPORTED,
                         "OpenCL depthwise: %lld channels, %lld out channels and %lld kernel "
                         "elements must each fit in 32 bits",
                         (long long)p->c, (long long)p->k, (long long)p->kernel_elems);
-  for (int d = 0; d < 3; ++d) {
-    /* In double: the fields are validated sizes, far below 2^53. */
-    const double reach = ((double)p->out[d] + DEPTHWISE_VW) * (double)p->stride[d] +
-                         (double)(p->kernel[d] - 1) * (double)p->dilation[d] +
-                         (double)p->pad_begin[d] + (double)p->in[d];
-    if (reach > INT_MAX)
-      return convcl_error(CONVCL_ERROR_UNSUPPORTED,
-                          "OpenCL depthwise: spatial dimension %d (input %lld, output %lld, "
-                          "kernel %lld, stride %lld, dilation %lld) exceeds 32-bit coordinates",
-                          d, (long long)p->in[d], (long long)p->out[d], (long long)p->kernel[d],
-                          (long long)p->stride[d], (long long)p->dilation[d]);
-  }
+  if (d >= 0)
+    return convcl_error(CONVCL_ERROR_UNSUPPORTED,
+                        "OpenCL depthwise: spatial dimension %d (input %lld, output %lld, "
+                        "kernel %lld, stride %lld, dilation %lld) exceeds 32-bit coordinates",
+                        d, (long long)p->in[d], (long long)p->out[d], (long long)p->kernel[d],
+                        (long long)p->stride[d], (long long)p->dilation[d]);
   return CONVCL_OK;
 }
 

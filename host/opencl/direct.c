@@ -18,14 +18,11 @@ typedef struct direct_plan {
 } direct_plan;
 
 /* The kernels do per-dimension arithmetic in int, since 64-bit division and modulo
- * are slow on GPUs; every coordinate they form stays within this reach. */
-static convcl_status check_int_range(const convcl_problem *p) {
-  static const char dim_names[3] = {'D', 'H', 'W'};
-  if (p->c > INT_MAX || p->k > INT_MAX || p->kernel_elems > INT_MAX)
-    return convcl_error(CONVCL_ERROR_UNSUPPORTED,
-                        "OpenCL direct: %lld in channels, %lld out channels and %lld kernel "
-                        "elements must each fit in 32 bits",
-                        (long long)p->c, (long long)p->k, (long long)p->kernel_elems);
+ * are slow on GPUs; every coordinate they form stays within this reach. Returns the
+ * dimension (0..2) whose coordinates leave int, 3 when the channel or kernel counts
+ * do, -1 when everything fits. */
+static int int_range_failure(const convcl_problem *p) {
+  if (p->c > INT_MAX || p->k > INT_MAX || p->kernel_elems > INT_MAX) return 3;
   for (int d = 0; d < 3; ++d) {
     const int64_t fields[] = {p->in[d],       p->out[d],       p->kernel[d], p->stride[d],
                               p->dilation[d], p->pad_begin[d], p->pad_end[d]};
@@ -34,21 +31,33 @@ static convcl_status check_int_range(const convcl_problem *p) {
     for (size_t i = 0; i < sizeof fields / sizeof fields[0] && reach <= INT_MAX; ++i)
       reach = fields[i] > INT_MAX ? fields[i] : reach + fields[i];
     if (reach <= INT_MAX) reach += (p->kernel[d] - 1) * p->dilation[d];
-    if (reach > INT_MAX)
-      return convcl_error(CONVCL_ERROR_UNSUPPORTED,
-                          "OpenCL direct: spatial dimension %c (input %lld, output %lld, kernel "
-                          "%lld, dilation %lld) exceeds 32-bit coordinates",
-                          dim_names[d], (long long)p->in[d], (long long)p->out[d],
-                          (long long)p->kernel[d], (long long)p->dilation[d]);
+    if (reach > INT_MAX) return d;
   }
+  return -1;
+}
+
+static convcl_status check_int_range(const convcl_problem *p) {
+  static const char dim_names[3] = {'D', 'H', 'W'};
+  const int d = int_range_failure(p);
+  if (d == 3)
+    return convcl_error(CONVCL_ERROR_UNSUPPORTED,
+                        "OpenCL direct: %lld in channels, %lld out channels and %lld kernel "
+                        "elements must each fit in 32 bits",
+                        (long long)p->c, (long long)p->k, (long long)p->kernel_elems);
+  if (d >= 0)
+    return convcl_error(CONVCL_ERROR_UNSUPPORTED,
+                        "OpenCL direct: spatial dimension %c (input %lld, output %lld, kernel "
+                        "%lld, dilation %lld) exceeds 32-bit coordinates",
+                        dim_names[d], (long long)p->in[d], (long long)p->out[d],
+                        (long long)p->kernel[d], (long long)p->dilation[d]);
   return CONVCL_OK;
 }
 
-/* Any problem whose coordinates fit the kernels' int arithmetic: queries and AUTO then
- * refuse what create() would. */
+/* Any problem whose coordinates fit the kernels' int arithmetic, so queries and AUTO
+ * refuse what create() would; a predicate, which leaves the thread's error alone. */
 static int direct_applicable(const convcl_context *ctx, const convcl_problem *p) {
   (void)ctx;
-  return check_int_range(p) == CONVCL_OK;
+  return int_range_failure(p) < 0;
 }
 
 static size_t direct_workspace(const convcl_context *ctx, const convcl_problem *p) {
