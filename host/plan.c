@@ -81,6 +81,18 @@ convcl_status convcl_plan_make(convcl_context *ctx, const convcl_problem *p, con
   size_t index;
   convcl_status st = choose(ctx, p, algo, &index);
   if (st != CONVCL_OK) return st;
+  /* Tensors this large cannot exist on the device, so the plan could never run (a query
+   * still says which solver would take the problem). */
+  const uint64_t limit = ctx->device.max_alloc_bytes;
+  const uint64_t in_bytes = (uint64_t)p->input_elems * sizeof(float),
+                 out_bytes = (uint64_t)p->output_elems * sizeof(float);
+  if (limit && (in_bytes > limit || out_bytes > limit))
+    return convcl_error(CONVCL_ERROR_OUT_OF_MEMORY,
+                        "the %s needs %llu bytes, more than the %llu bytes device %s (%s) can "
+                        "allocate at once",
+                        in_bytes > limit ? "input" : "output",
+                        (unsigned long long)(in_bytes > limit ? in_bytes : out_bytes),
+                        (unsigned long long)limit, ctx->device.id, ctx->device.name);
   if (variant >= 0) {
     const convcl_solver *s = ctx->backend->solvers[index];
     const int count = s->variant_count > 0 ? s->variant_count : 1;

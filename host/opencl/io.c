@@ -52,14 +52,7 @@ static convcl_status run_in_place(convcl_plan *plan, const float *input, float *
                 y = {.ctx = plan->ctx, .shape = p->output_shape, .elems = p->output_elems};
   const size_t in_bytes = (size_t)p->input_elems * sizeof(float),
                out_bytes = (size_t)p->output_elems * sizeof(float);
-  /* As convcl_opencl_buffer refuses: a runtime may accept a larger wrap and fault later. */
-  if (in_bytes > cl->info.max_alloc_bytes || out_bytes > cl->info.max_alloc_bytes)
-    return convcl_error(CONVCL_ERROR_OUT_OF_MEMORY,
-                        "the %s array needs %zu bytes, more than the %llu bytes '%s' can "
-                        "allocate at once",
-                        in_bytes > cl->info.max_alloc_bytes ? "input" : "output",
-                        in_bytes > cl->info.max_alloc_bytes ? in_bytes : out_bytes,
-                        (unsigned long long)cl->info.max_alloc_bytes, cl->info.name);
+  /* Plans never exceed the largest allocation (convcl_plan_make refuses them). */
   cl_int err;
   convcl_status st = CONVCL_OK;
   /* CL_MEM_USE_HOST_PTR takes a non-const pointer; the kernels only read input. */
