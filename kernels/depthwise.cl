@@ -43,14 +43,22 @@ conv_depthwise(__global const float *restrict x, __global const float *restrict 
   float acc[VW];
   const float b = (epilogue & EPILOGUE_BIAS) ? bias[oc] : 0.0f;
   for (int j = 0; j < VW; ++j) acc[j] = b;
+  /* A tap on zero padding adds w * 0: nothing, unless w is Inf or NaN, when PyTorch's
+   * sum over the padded input gets NaN. */
   for (int kd = 0; kd < ksize.x; ++kd) {
     const int id = map_coord(od * stride.x - pad.x + kd * dilation.x, in_size.x, mode);
-    if (id < 0) continue;
     for (int kh = 0; kh < ksize.y; ++kh) {
       const int ih = map_coord(oh * stride.y - pad.y + kh * dilation.y, in_size.y, mode);
-      if (ih < 0) continue;
-      const __global float *row = xp + ((long)id * in_size.y + ih) * in_size.z;
       const __global float *wr = wk + (kd * ksize.y + kh) * ksize.z;
+      if (id < 0 || ih < 0) {
+        for (int kw = 0; kw < ksize.z; ++kw) {
+          const float pad_term = wr[kw] * 0.0f;
+#pragma unroll
+          for (int j = 0; j < VW; ++j) acc[j] += pad_term;
+        }
+        continue;
+      }
+      const __global float *row = xp + ((long)id * in_size.y + ih) * in_size.z;
       if (inside) {
         for (int kw = 0; kw < ksize.z; ++kw) {
           const float wv = wr[kw];
@@ -64,7 +72,7 @@ conv_depthwise(__global const float *restrict x, __global const float *restrict 
 #pragma unroll
           for (int j = 0; j < VW; ++j) {
             const int iw = map_coord(iw0 + j * stride.z + kw * dilation.z, in_size.z, mode);
-            if (iw >= 0) acc[j] += wv * row[iw];
+            acc[j] += iw >= 0 ? wv * row[iw] : wv * 0.0f;
           }
         }
       }

@@ -28,15 +28,18 @@ conv_direct(__global const float *restrict x, __global const float *restrict w,
   float acc = (epilogue & EPILOGUE_BIAS) ? bias[oc] : 0.0f;
   for (int kd = 0; kd < ksize.x; ++kd) {
     const int id = map_coord(od * stride.x - pad.x + kd * dilation.x, in_size.x, mode);
-    if (id < 0) continue;
     for (int kh = 0; kh < ksize.y; ++kh) {
       const int ih = map_coord(oh * stride.y - pad.y + kh * dilation.y, in_size.y, mode);
-      if (ih < 0) continue;
       for (int kw = 0; kw < ksize.z; ++kw) {
         const int iw = map_coord(ow * stride.z - pad.z + kw * dilation.z, in_size.z, mode);
-        if (iw < 0) continue;
-        const __global float *xp = xg + ((long)id * in_size.y + ih) * in_size.z + iw;
         const __global float *wp = wk + (kd * ksize.y + kh) * ksize.z + kw;
+        if (id < 0 || ih < 0 || iw < 0) {
+          /* A tap on zero padding adds w * 0: nothing, unless w is Inf or NaN, when
+           * PyTorch's sum over the padded input gets NaN. */
+          for (int ic = 0; ic < cg; ++ic, wp += kernel_elems) acc += *wp * 0.0f;
+          continue;
+        }
+        const __global float *xp = xg + ((long)id * in_size.y + ih) * in_size.z + iw;
         for (int ic = 0; ic < cg; ++ic, xp += in_plane, wp += kernel_elems) acc += *xp * *wp;
       }
     }

@@ -94,11 +94,46 @@ __kernel void winograd_input(const __global float *restrict x, __global float *r
   for (int t = 0; t < WINO_T; ++t) vq[t * t_stride] = d[t];
 }
 
-/* m: [WINO_T][k][ld]; y: [n][k][out_size.x][out_size.y]. */
+/* o = the M x M outputs at (oh0, ow0) of out channel ch summed directly, over the
+ * zero-padded input, as PyTorch sums them: wherever a tap meets padding, it adds w * 0. */
+void direct_tile(const __global float *x, const __global float *w, const int c, const int cg,
+                 const int kg, const int2 in_size, const int2 pad, const int img, const int ch,
+                 const int oh0, const int ow0, float *o) {
+  const __global float *xg = x + (img * c + ch / kg * cg) * in_size.x * in_size.y;
+  const __global float *wk = w + ch * cg * 9;
+  for (int i = 0; i < WINO_M; ++i)
+    for (int j = 0; j < WINO_M; ++j) {
+      float acc = 0.0f;
+      for (int ic = 0; ic < cg; ++ic)
+        for (int r = 0; r < 3; ++r)
+          for (int s = 0; s < 3; ++s) {
+            const int ih = oh0 + i - pad.x + r, iw = ow0 + j - pad.y + s;
+            const int ok = (uint)ih < (uint)in_size.x && (uint)iw < (uint)in_size.y;
+            const float v = ok ? xg[(ic * in_size.x + ih) * in_size.y + iw] : 0.0f;
+            acc = fma(wk[ic * 9 + r * 3 + s], v, acc);
+          }
+      o[i * WINO_M + j] = acc;
+    }
+}
+
+/* m: [WINO_T][k][ld]; y: [n][k][out_size.x][out_size.y]; x and w: the input and the
+ * untransformed weights [k][cg][3][3], c input channels, cg and kg in and out channels
+ * per group, in_size and pad as for winograd_input.
+ * Non-finite numbers: the transforms mix a whole tile, so one Inf or NaN input pixel
+ * makes outputs outside its receptive field NaN (Inf - Inf in A^T), and a non-finite
+ * weight spreads over all of U. Each affected output is itself non-finite here, before
+ * the bias and ReLU (an input or weight that the direct sum of an output meets reaches
+ * it through a nonzero coefficient of the transforms, and Inf or NaN times nonzero, or
+ * times a zero of U, stays non-finite), so a tile whose outputs are not all finite is
+ * summed again directly, which gives the exact IEEE propagation of PyTorch. Finite data
+ * costs one test per tile. */
 __kernel void winograd_output(const __global float *restrict m, const __global float *restrict bias,
                               __global float *restrict y, const int k, const int2 out_size,
                               const int tiles_w, const int tiles_per_image, const int tiles,
-                              const int p0, const int ld, const int has_bias, const int relu) {
+                              const int p0, const int ld, const int has_bias, const int relu,
+                              const __global float *restrict x, const __global float *restrict w,
+                              const int c, const int cg, const int kg, const int2 in_size,
+                              const int2 pad) {
   const int q = get_global_id(0), ch = get_global_id(1);
   const int p = p0 + q;
   if (q >= ld || p >= tiles) return;
@@ -114,6 +149,11 @@ __kernel void winograd_output(const __global float *restrict m, const __global f
 
   const int img = p / tiles_per_image, r = p - img * tiles_per_image;
   const int oh0 = r / tiles_w * WINO_M, ow0 = r % tiles_w * WINO_M;
+  /* x * 0 is NaN exactly when x is Inf or NaN. */
+  float poison = 0.0f;
+#pragma unroll
+  for (int t = 0; t < WINO_M * WINO_M; ++t) poison += o[t] * 0.0f;
+  if (poison != poison) direct_tile(x, w, c, cg, kg, in_size, pad, img, ch, oh0, ow0, o);
   const float b = has_bias ? bias[ch] : 0.0f;
   __global float *yc = y + (img * k + ch) * out_size.x * out_size.y;
   /* Fixed trip counts with a test per store, so the work-items of a group run the

@@ -52,17 +52,18 @@ typedef void (*convcl_f32_gemm_strided_fn)(size_t kc, const float *a, const floa
  * output: for each of `channels` output planes of y, m[xi * m_xi + k * m_k + l * m_l]
  * (tile l, channel k, all CONVCL_WINOGRAD_LANES lanes readable) goes through A^T s A, plus
  * bias[k] (bias may be NULL), then x < 0 ? 0 : x when relu; the m x m tile with its
- * top-left output pixel at (y0, x0 + m * l) is written where it lies inside the plane.
+ * top-left output pixel at (y0, x0 + m * l) is written where it lies inside the plane;
+ * it returns nonzero when one of the run's outputs was Inf or NaN before the bias.
  * Index 0 is F(2x2,3x3), index 1 F(4x4,3x3). */
 enum { CONVCL_WINOGRAD_LANES = 8 };
 typedef void (*convcl_winograd_input_fn)(const float *x, int64_t channels, int64_t plane,
                                          int64_t height, int64_t width, int64_t y0, int64_t x0,
                                          int tiles, int split, float *v, size_t v_c, size_t v_xi,
                                          size_t jump);
-typedef void (*convcl_winograd_output_fn)(const float *m, size_t m_k, size_t m_l, size_t m_xi,
-                                          int64_t channels, const float *bias, int relu, float *y,
-                                          int64_t plane, int64_t height, int64_t width, int64_t y0,
-                                          int64_t x0, int tiles);
+typedef int (*convcl_winograd_output_fn)(const float *m, size_t m_k, size_t m_l, size_t m_xi,
+                                         int64_t channels, const float *bias, int relu, float *y,
+                                         int64_t plane, int64_t height, int64_t width, int64_t y0,
+                                         int64_t x0, int tiles);
 typedef struct convcl_winograd_fns {
   convcl_winograd_input_fn input[2];
   convcl_winograd_output_fn output[2];

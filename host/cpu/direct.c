@@ -85,18 +85,29 @@ static void direct_plane(void *arg, int64_t plane) {
       for (int64_t kh = 0; kh < kh_n; kh++)
         for (int64_t kw = 0; kw < kw_n; kw++) {
           const float wv = w[(kd * kh_n + kh) * kw_n + kw];
+          /* A tap on zero padding adds wv * 0: nothing, unless wv is Inf or NaN, when
+           * it is NaN, as in PyTorch's sum over the padded input. (A transposed
+           * convolution's skipped taps are no terms at all.) */
+          const float pad_term = wv * 0.0f;
+          const int pad_nan = !p->transposed && pad_term != pad_term;
           for (int64_t od = 0; od < od_n; od++) {
             const int64_t id = dp->table[0][od * kd_n + kd];
-            if (id < 0) continue;
+            if (id < 0 && !pad_nan) continue;
             for (int64_t oh = 0; oh < oh_n; oh++) {
               const int64_t ih = dp->table[1][oh * kh_n + kh];
-              if (ih < 0) continue;
-              const float *row = x + (id * p->in[1] + ih) * p->in[2];
               float *orow = out + (od * oh_n + oh) * ow_n;
+              if (id < 0 || ih < 0) {
+                for (int64_t ow = 0; pad_nan && ow < ow_n; ow++) orow[ow] += pad_term;
+                continue;
+              }
+              const float *row = x + (id * p->in[1] + ih) * p->in[2];
               const int64_t *tw = dp->table[2] + kw;
               for (int64_t ow = 0; ow < ow_n; ow++) {
                 const int64_t iw = tw[ow * kw_n];
-                if (iw >= 0) orow[ow] += wv * row[iw];
+                if (iw >= 0)
+                  orow[ow] += wv * row[iw];
+                else if (pad_nan)
+                  orow[ow] += pad_term;
               }
             }
           }

@@ -202,8 +202,18 @@ INLINE void input_tiles(int m, const float *x, int64_t channels, int64_t plane, 
   }
 }
 
-/* o = A^T s A, the m x m output of one tile per lane, plus add, then ReLU where relu. */
-INLINE void output_transform(int m, lanes s[6][6], const lanes *add, int relu, lanes o[4][4]) {
+/* Whether one of the first n lanes of poison is NaN. */
+INLINE int any_nan(const lanes *poison, int n) {
+  int bad = 0;
+  for (int l = 0; l < n; l++) bad |= (*poison)[l] != (*poison)[l];
+  return bad;
+}
+
+/* o = A^T s A, the m x m output of one tile per lane, plus add, then ReLU where relu.
+ * Adds o * 0 before the bias to poison: NaN in a lane where one of its outputs is Inf or
+ * NaN (see host/cpu/winograd.c), which the ReLU would otherwise hide as 0. */
+INLINE void output_transform(int m, lanes s[6][6], const lanes *add, int relu, lanes o[4][4],
+                             lanes *poison) {
   const int alpha = m + 2;
   lanes t[4][6], col[6], out[4];
   for (int j = 0; j < alpha; j++) {
@@ -220,6 +230,7 @@ INLINE void output_transform(int m, lanes s[6][6], const lanes *add, int relu, l
     else
       at4(t[i], o[i]);
     for (int j = 0; j < m; j++) {
+      *poison += o[i][j] * 0.0f;
       const lanes r = o[i][j] + *add;
       /* torch.relu keeps NaN: only lanes that compare below zero become zero. */
       o[i][j] = relu ? (lanes)((lanes_i)r & ~(lanes_i)(r < 0.0f)) : r;
@@ -227,12 +238,14 @@ INLINE void output_transform(int m, lanes s[6][6], const lanes *add, int relu, l
   }
 }
 
-/* Output transform of a run of tiles; see convcl_winograd_output_fn. */
-INLINE void output_tiles(int m, const float *mm, size_t m_k, size_t m_l, size_t m_xi,
-                         int64_t channels, const float *bias, int relu, float *y, int64_t plane,
-                         int64_t height, int64_t width, int64_t y0, int64_t x0, int tiles) {
+/* Output transform of a run of tiles; see convcl_winograd_output_fn. Lanes past the run
+ * may hold another task's stale values, so only the run's own are checked. */
+INLINE int output_tiles(int m, const float *mm, size_t m_k, size_t m_l, size_t m_xi,
+                        int64_t channels, const float *bias, int relu, float *y, int64_t plane,
+                        int64_t height, int64_t width, int64_t y0, int64_t x0, int tiles) {
   const int alpha = m + 2;
   const int64_t cols = width - x0 < (int64_t)tiles * m ? width - x0 : (int64_t)tiles * m;
+  lanes poison = {0};
   for (int64_t k = 0; k < channels; k++, mm += m_k, y += plane) {
     lanes s[6][6], o[4][4], add;
     for (int i = 0; i < alpha; i++)
@@ -245,10 +258,11 @@ INLINE void output_tiles(int m, const float *mm, size_t m_k, size_t m_l, size_t 
         }
       }
     broadcast(&add, bias ? bias[k] : 0.0f);
-    output_transform(m, s, &add, relu, o);
+    output_transform(m, s, &add, relu, o, &poison);
     for (int i = 0; i < m && y0 + i < height; i++)
       store_row(m, o[i], y + (y0 + i) * width + x0, cols);
   }
+  return any_nan(&poison, tiles);
 }
 
 #ifdef __AVX512F__
@@ -309,18 +323,20 @@ INLINE void store_channels(int m, lanes o[4][4], float *d, int64_t plane, int64_
 }
 
 /* The output transform with the lanes over channels, for M laid out [xi][tile][k]
- * (channels contiguous, tiles m_l apart), where lanes over tiles would gather. */
-INLINE void output_channels(int m, const float *mm, size_t m_l, size_t m_xi, int64_t channels,
-                            const float *bias, int relu, float *y, int64_t plane, int64_t height,
-                            int64_t width, int64_t y0, int64_t x0, int tiles) {
+ * (channels contiguous, tiles m_l apart), where lanes over tiles would gather. Lanes past
+ * the last channel are not checked, as in output_tiles. */
+INLINE int output_channels(int m, const float *mm, size_t m_l, size_t m_xi, int64_t channels,
+                           const float *bias, int relu, float *y, int64_t plane, int64_t height,
+                           int64_t width, int64_t y0, int64_t x0, int tiles) {
   const int alpha = m + 2;
   const int rows = height - y0 < m ? (int)(height - y0) : m;
+  int bad = 0;
   for (int t = 0; t < tiles; t++) {
     const int64_t tx = x0 + (int64_t)t * m;
     const int cols = width - tx < m ? (int)(width - tx) : m;
     for (int64_t k = 0; k < channels; k += LANES) {
       const int nl = channels - k < LANES ? (int)(channels - k) : LANES;
-      lanes s[6][6], o[4][4], add = {0};
+      lanes s[6][6], o[4][4], add = {0}, poison = {0};
       for (int i = 0; i < alpha; i++)
         for (int j = 0; j < alpha; j++)
           load(&s[i][j], mm + (size_t)(i * alpha + j) * m_xi + (size_t)t * m_l + (size_t)k);
@@ -329,10 +345,12 @@ INLINE void output_channels(int m, const float *mm, size_t m_l, size_t m_xi, int
         for (int l = 0; l < nl; l++) b[l] = bias[k + l];
         load(&add, b);
       }
-      output_transform(m, s, &add, relu, o);
+      output_transform(m, s, &add, relu, o, &poison);
+      bad |= any_nan(&poison, nl);
       store_channels(m, o, y + k * plane + y0 * width + tx, plane, width, rows, cols, nl);
     }
   }
+  return bad;
 }
 
 NO_MEMCPY_CALLS static void input_2x2(const float *x, int64_t channels, int64_t plane,
@@ -349,26 +367,26 @@ NO_MEMCPY_CALLS static void input_4x4(const float *x, int64_t channels, int64_t 
   input_tiles(4, x, channels, plane, height, width, y0, x0, tiles, split, v, v_c, v_xi, jump);
 }
 
-NO_MEMCPY_CALLS static void output_2x2(const float *mm, size_t m_k, size_t m_l, size_t m_xi,
-                                       int64_t channels, const float *bias, int relu, float *y,
-                                       int64_t plane, int64_t height, int64_t width, int64_t y0,
-                                       int64_t x0, int tiles) {
+NO_MEMCPY_CALLS static int output_2x2(const float *mm, size_t m_k, size_t m_l, size_t m_xi,
+                                      int64_t channels, const float *bias, int relu, float *y,
+                                      int64_t plane, int64_t height, int64_t width, int64_t y0,
+                                      int64_t x0, int tiles) {
   if (m_k == 1 && m_l != 1)
-    output_channels(2, mm, m_l, m_xi, channels, bias, relu, y, plane, height, width, y0, x0, tiles);
-  else
-    output_tiles(2, mm, m_k, m_l, m_xi, channels, bias, relu, y, plane, height, width, y0, x0,
-                 tiles);
+    return output_channels(2, mm, m_l, m_xi, channels, bias, relu, y, plane, height, width, y0, x0,
+                           tiles);
+  return output_tiles(2, mm, m_k, m_l, m_xi, channels, bias, relu, y, plane, height, width, y0, x0,
+                      tiles);
 }
 
-NO_MEMCPY_CALLS static void output_4x4(const float *mm, size_t m_k, size_t m_l, size_t m_xi,
-                                       int64_t channels, const float *bias, int relu, float *y,
-                                       int64_t plane, int64_t height, int64_t width, int64_t y0,
-                                       int64_t x0, int tiles) {
+NO_MEMCPY_CALLS static int output_4x4(const float *mm, size_t m_k, size_t m_l, size_t m_xi,
+                                      int64_t channels, const float *bias, int relu, float *y,
+                                      int64_t plane, int64_t height, int64_t width, int64_t y0,
+                                      int64_t x0, int tiles) {
   if (m_k == 1 && m_l != 1)
-    output_channels(4, mm, m_l, m_xi, channels, bias, relu, y, plane, height, width, y0, x0, tiles);
-  else
-    output_tiles(4, mm, m_k, m_l, m_xi, channels, bias, relu, y, plane, height, width, y0, x0,
-                 tiles);
+    return output_channels(4, mm, m_l, m_xi, channels, bias, relu, y, plane, height, width, y0, x0,
+                           tiles);
+  return output_tiles(4, mm, m_k, m_l, m_xi, channels, bias, relu, y, plane, height, width, y0, x0,
+                      tiles);
 }
 
 const convcl_winograd_fns WINOGRAD_FNS = {

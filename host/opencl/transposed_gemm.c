@@ -2,10 +2,16 @@
  * split by output stride phase into stride-1 convolutions, each an implicit GEMM over
  * weights packed per phase at plan time. Every product it forms is one the gather form
  * needs: no inserted zeros, no stride^d waste, no col2im and no workspace. One launch
- * runs every phase of every group. */
+ * runs every phase of every group.
+ * A phase's GEMM multiplies its taps by zeros where an input position falls outside
+ * the input, terms that the scatter PyTorch computes does not have: harmless for finite
+ * weights, NaN for an Inf or NaN weight. Such weights are rare and checked once here: a
+ * plan with them hands its runs to the direct solver's gather kernel, which forms only
+ * the true terms. */
 #include "opencl/opencl.h"
 
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,6 +54,7 @@ typedef struct tg_plan {
   cl_kernel kernel;
   cl_mem weights, taps, phases, bias;
   size_t global[3], local[3];
+  convcl_plan *direct; /* the plan that runs instead for non-finite weights, see the top */
 } tg_plan;
 
 /* The taps of one residue r of one dimension: tap t reaches o = stride * j + r from
@@ -214,7 +221,14 @@ static void tg_free(tg_plan *st) {
   if (st->taps) clReleaseMemObject(st->taps);
   if (st->phases) clReleaseMemObject(st->phases);
   if (st->bias) clReleaseMemObject(st->bias);
+  convcl_plan_destroy(st->direct);
   free(st);
+}
+
+static int all_finite(const float *v, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    if (!isfinite(v[i])) return 0;
+  return 1;
 }
 
 /* plan->variant, or the device's best that fits: the blocked kernel on CPUs, the
@@ -364,6 +378,15 @@ static convcl_status tg_create(convcl_plan *plan, const float *weights, const fl
 
   tg_plan *st = calloc(1, sizeof *st);
   if (!st) return convcl_error(CONVCL_ERROR_OUT_OF_MEMORY, "out of host memory creating a plan");
+  if (!all_finite(weights, p->weight_elems)) {
+    const convcl_status status =
+        convcl_plan_make(plan->ctx, p, weights, bias, CONVCL_ALGO_DIRECT, -1, &st->direct);
+    if (status == CONVCL_OK)
+      plan->impl = st;
+    else
+      tg_free(st);
+    return status;
+  }
   convcl_status status = pick_kernel(plan, &tiles, &st->kernel);
   if (status != CONVCL_OK) goto cleanup;
   if (!(have_layout = layout_init(p, tiles, &layout))) goto out_of_memory;
@@ -413,6 +436,7 @@ static convcl_status tg_enqueue(convcl_plan *plan, const convcl_tensor *input,
                                 convcl_tensor *output) {
   const convcl_opencl_state *cl = plan->ctx->impl;
   const tg_plan *st = plan->impl;
+  if (st->direct) return st->direct->solver->enqueue(st->direct, input, output);
   convcl_status status = convcl_cl_bind(st->kernel, 0, st->kernel, 5, input, output);
   if (status == CONVCL_OK) {
     const cl_int err = clEnqueueNDRangeKernel(cl->queue, st->kernel, 3, NULL, st->global, st->local,

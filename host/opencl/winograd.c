@@ -2,7 +2,9 @@
  * 3x3, stride 1, dilation 1, zeros padding. The filters are transformed once, on the
  * host, into the batched GEMM's A (host/opencl/gemm.c); each run transforms a chunk of
  * the input's tiles into a workspace, multiplies per transform point and group, and
- * transforms back with bias and ReLU, chunk after chunk, so the workspace stays bounded. */
+ * transforms back with bias and ReLU, chunk after chunk, so the workspace stays bounded.
+ * The output transform sums a tile again directly where it comes out non-finite (see
+ * kernels/winograd.cl), so the plan keeps the untransformed weights on the device too. */
 #include "opencl/opencl.h"
 
 #include <limits.h>
@@ -21,6 +23,7 @@ typedef struct winograd_plan {
   cl_kernel input_kernel, output_kernel;
   convcl_cl_batched_gemm gemm;
   cl_mem weights, bias, v, m;
+  cl_mem raw; /* the untransformed weights, for tiles with non-finite values */
   int64_t tiles, chunk;
 } winograd_plan;
 
@@ -49,10 +52,10 @@ static int applicable(const convcl_problem *p, int m) {
     if (p->kernel[d] != 3 || p->stride[d] != 1 || p->dilation[d] != 1) return 0;
   /* Every offset the kernels form, the workspace's included, fits in int. */
   const int64_t t = (int64_t)(m + 2) * (m + 2), chunk = chunk_tiles(p, m);
-  if (p->input_elems > INT_MAX || p->output_elems > INT_MAX || p->c > INT_MAX / t / chunk ||
-      p->k > INT_MAX / t / chunk || tile_count(p, m) > INT_MAX - chunk ||
-      p->pad_begin[1] > INT_MAX / 4 || p->pad_begin[2] > INT_MAX / 4 || p->out[1] > INT_MAX / 4 ||
-      p->out[2] > INT_MAX / 4)
+  if (p->input_elems > INT_MAX || p->output_elems > INT_MAX || p->weight_elems > INT_MAX ||
+      p->c > INT_MAX / t / chunk || p->k > INT_MAX / t / chunk ||
+      tile_count(p, m) > INT_MAX - chunk || p->pad_begin[1] > INT_MAX / 4 ||
+      p->pad_begin[2] > INT_MAX / 4 || p->out[1] > INT_MAX / 4 || p->out[2] > INT_MAX / 4)
     return 0;
   return convcl_cl_gemm_fits_int(p->k / p->groups, chunk, p->c / p->groups, t * p->groups);
 }
@@ -137,6 +140,7 @@ static void winograd_free(winograd_plan *st) {
   convcl_cl_gemm_release(&st->gemm);
   if (st->weights) clReleaseMemObject(st->weights);
   if (st->bias) clReleaseMemObject(st->bias);
+  if (st->raw) clReleaseMemObject(st->raw);
   if (st->v) clReleaseMemObject(st->v);
   if (st->m) clReleaseMemObject(st->m);
   free(st);
@@ -145,7 +149,8 @@ static void winograd_free(winograd_plan *st) {
 /* Binds every argument but the input, the output and p0, which enqueue() binds. */
 static convcl_status set_args(winograd_plan *st, const convcl_problem *p, int m) {
   const int64_t cg = p->c / p->groups, mg = p->k / p->groups;
-  const cl_int c = (cl_int)p->c, k = (cl_int)p->k, tiles_w = (cl_int)((p->out[2] + m - 1) / m),
+  const cl_int c = (cl_int)p->c, k = (cl_int)p->k, cg32 = (cl_int)cg, mg32 = (cl_int)mg,
+               tiles_w = (cl_int)((p->out[2] + m - 1) / m),
                per_image = (cl_int)((p->out[1] + m - 1) / m) * tiles_w, tiles = (cl_int)st->tiles,
                ld = (cl_int)st->chunk, has_bias = p->has_bias, relu = p->relu;
   const cl_int2 in = {{(cl_int)p->in[1], (cl_int)p->in[2]}},
@@ -159,10 +164,22 @@ static convcl_status set_args(winograd_plan *st, const convcl_problem *p, int m)
       {7, sizeof tiles, &tiles},     {9, sizeof ld, &ld},
   };
   const convcl_cl_arg output_args[] = {
-      {0, sizeof(cl_mem), &st->m}, {1, sizeof(cl_mem), &bias},    {3, sizeof k, &k},
-      {4, sizeof out, &out},       {5, sizeof tiles_w, &tiles_w}, {6, sizeof per_image, &per_image},
-      {7, sizeof tiles, &tiles},   {9, sizeof ld, &ld},           {10, sizeof has_bias, &has_bias},
+      {0, sizeof(cl_mem), &st->m},
+      {1, sizeof(cl_mem), &bias},
+      {3, sizeof k, &k},
+      {4, sizeof out, &out},
+      {5, sizeof tiles_w, &tiles_w},
+      {6, sizeof per_image, &per_image},
+      {7, sizeof tiles, &tiles},
+      {9, sizeof ld, &ld},
+      {10, sizeof has_bias, &has_bias},
       {11, sizeof relu, &relu},
+      {13, sizeof(cl_mem), &st->raw},
+      {14, sizeof c, &c},
+      {15, sizeof cg32, &cg32},
+      {16, sizeof mg32, &mg32},
+      {17, sizeof in, &in},
+      {18, sizeof pad, &pad},
   };
   const convcl_cl_arg gemm_args[] = {{1, sizeof(cl_mem), &st->v}, {2, sizeof(cl_mem), &st->m}};
   const int64_t a_size = st->gemm.kpad * st->gemm.mpad;
@@ -225,6 +242,9 @@ static convcl_status create(convcl_plan *plan, const float *weights, const float
     status = convcl_opencl_upload(cl, "bias", bias, (size_t)p->k * sizeof(float), &st->bias);
     if (status != CONVCL_OK) goto cleanup;
   }
+  status = convcl_opencl_upload(cl, "weight", weights, (size_t)p->weight_elems * sizeof(float),
+                                &st->raw);
+  if (status != CONVCL_OK) goto cleanup;
   status = convcl_opencl_buffer(cl, "transformed input",
                                 (size_t)(t_count * p->c * st->chunk) * sizeof(float),
                                 CL_MEM_READ_WRITE, &st->v);
@@ -270,6 +290,11 @@ static convcl_status winograd_enqueue(convcl_plan *plan, const convcl_tensor *in
   const winograd_plan *st = plan->impl;
   const convcl_problem *p = &plan->problem;
   convcl_status status = convcl_cl_bind(st->input_kernel, 0, st->output_kernel, 2, input, output);
+  const cl_mem x = input->buffer;
+  cl_int bind_err;
+  if (status == CONVCL_OK &&
+      (bind_err = clSetKernelArg(st->output_kernel, 12, sizeof x, &x)) != CL_SUCCESS)
+    status = convcl_cl_fail("clSetKernelArg", bind_err);
   /* The queue is in order, so a chunk's transforms and GEMM see the previous chunk's
    * finished; p0 is captured at each enqueue. */
   for (int64_t p0 = 0; status == CONVCL_OK && p0 < st->tiles; p0 += st->chunk) {
