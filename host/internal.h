@@ -5,6 +5,7 @@
 #include "convcl.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -87,7 +88,7 @@ struct convcl_context {
   char fallback_reason[512];
   pthread_mutex_t lock; /* guards build_log */
   char *build_log;      /* malloc'd, NULL when none */
-  int tune;             /* AUTO measures (convcl_context_set_tuning) */
+  atomic_int tune;      /* AUTO measures (convcl_context_set_tuning, from any thread) */
   void *impl;           /* the backend's state */
 };
 

@@ -22,8 +22,9 @@
  * Threads: every function may be called from any thread. A context may be shared by
  * threads: plans and tensors may be created, run and destroyed in it concurrently
  * (kernel builds and the disk caches are shared safely). A plan, and a tensor, is
- * used by one thread at a time; settings of the context (convcl_context_set_tuning)
- * are changed while no other thread uses it. */
+ * used by one thread at a time. Work in one context is serialised where it shares a
+ * resource: program builds, the CPU path's thread pool, the OpenCL queue (a download
+ * or convcl_context_finish also waits for other threads' earlier work on it). */
 #ifndef CONVCL_H
 #define CONVCL_H
 
@@ -215,7 +216,8 @@ CONVCL_API convcl_status convcl_context_device(const convcl_context *ctx, convcl
 CONVCL_API const char *convcl_context_fallback_reason(const convcl_context *ctx);
 
 /* The build log of the last OpenCL program that failed to build in this context
- * ("" if none). Never NULL; valid until the next plan creation in the context. */
+ * ("" if none). Never NULL; valid until the next plan creation in the context, by any
+ * thread. */
 CONVCL_API const char *convcl_context_build_log(const convcl_context *ctx);
 
 /* Measured choice. With tuning on, creating a plan with algo AUTO times every
