@@ -194,14 +194,14 @@ static int pick_layout(const convcl_problem *p, int m, const convcl_cpu_isa *isa
   return slot_bytes(s) <= workspace_cap(p) ? TILES_AS_COLUMNS : TILES_AS_ROWS;
 }
 
-/* The workspace of the variant a plan without one gets; create() puts the one of the
- * variant it builds in the plan. */
+/* The workspace of the variant a plan without one gets, with the implicit GEMM plan's
+ * for non-finite data; create() puts the one of the variant it builds in the plan. */
 static size_t workspace_for(const convcl_context *ctx, const convcl_problem *p, int m) {
   const convcl_cpu_isa *isa = convcl_cpu_isa_get();
   const int threads = convcl_pool_threads(convcl_cpu_pool(ctx));
   wino_shape s;
   plan_shape(p, m, pick_layout(p, m, isa, threads, &s), isa, threads, &s);
-  return (size_t)s.slots * slot_bytes(&s);
+  return (size_t)s.slots * slot_bytes(&s) + convcl_cpu_implicit_gemm.workspace(ctx, p);
 }
 
 static size_t wino_workspace_4x4(const convcl_context *ctx, const convcl_problem *p) {
@@ -302,8 +302,12 @@ static convcl_status wino_create(convcl_plan *plan, const float *weights, const 
   wp->weights_finite = all_finite(weights, (size_t)p->weight_elems);
   const convcl_status st =
       convcl_plan_make(plan->ctx, p, weights, bias, CONVCL_ALGO_IMPLICIT_GEMM, -1, &wp->direct);
-  if (st != CONVCL_OK) wino_destroy(plan);
-  return st;
+  if (st != CONVCL_OK) {
+    wino_destroy(plan);
+    return st;
+  }
+  plan->workspace_bytes += wp->direct->workspace_bytes;
+  return CONVCL_OK;
 }
 
 static convcl_status wino_create_4x4(convcl_plan *plan, const float *weights, const float *bias) {
