@@ -616,6 +616,59 @@ static void test_npy_errors(void) {
   CHECK(data == NULL);
 }
 
+/* npy_read_memory on len bytes: 1 when it fails with a message containing want and
+ * hands back no data. */
+static int memory_fails_with(const void *bytes, size_t len, const char *want) {
+  char err[512];
+  convcl_shape s;
+  float *data = NULL;
+  if (npy_read_memory(bytes, len, "mem.npy", &s, &data, err, sizeof err) == 0) {
+    fprintf(stderr, "  npy_read_memory(%zu bytes) unexpectedly succeeded\n", len);
+    free(data);
+    return 0;
+  }
+  if (data != NULL || strstr(err, want) == NULL || strstr(err, "mem.npy") == NULL) {
+    fprintf(stderr, "  npy_read_memory: message \"%s\" lacks \"%s\"\n", err, want);
+    return 0;
+  }
+  return 1;
+}
+
+/* The in-memory reader decodes exactly as npy_read; the cut images end inside the
+ * fixed prefix, the header or the data, where a reader of a buffer must not look past
+ * its end. */
+static void test_npy_memory(void) {
+  static const char dict[] = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }";
+  const float values[6] = {1.0f, -2.5f, 3.25f, 0.0f, 1e-30f, -1e30f};
+  unsigned char image[128 + sizeof values];
+  memcpy(image, "\x93NUMPY\x01\x00\x76\x00", 10);
+  memset(image + 10, ' ', 118);
+  memcpy(image + 10, dict, strlen(dict));
+  image[127] = '\n';
+  memcpy(image + 128, values, sizeof values);
+
+  char err[512];
+  convcl_shape s;
+  float *data = NULL;
+  CHECK(npy_read_memory(image, sizeof image, "mem.npy", &s, &data, err, sizeof err) == 0);
+  CHECK(s.ndim == 2 && s.dims[0] == 2 && s.dims[1] == 3);
+  CHECK(data != NULL && memcmp(data, values, sizeof values) == 0);
+  free(data);
+  data = NULL;
+
+  CHECK(memory_fails_with(image, 0, "not a .npy file"));
+  CHECK(memory_fails_with(image, 7, "not a .npy file"));
+  CHECK(memory_fails_with(image, 9, "truncated header"));
+  CHECK(memory_fails_with(image, 60, "truncated header"));
+  CHECK(memory_fails_with(image, sizeof image - 1, "truncated: the shape needs 24 bytes"));
+  unsigned char longer[sizeof image + 4] = {0};
+  memcpy(longer, image, sizeof image);
+  CHECK(memory_fails_with(longer, sizeof longer, "4 bytes of unexpected data"));
+  /* Version 2.0 has a 4-byte header length: 11 bytes hold only part of it. */
+  CHECK(memory_fails_with("\x93NUMPY\x02\x00\x10\x00\x00", 11, "truncated header"));
+  CHECK(npy_read_memory(NULL, 0, "mem.npy", &s, &data, err, sizeof err) != 0 && data == NULL);
+}
+
 /* Removes everything the tests wrote, then the directory. */
 static void remove_tmpdir(void) {
   DIR *dir = opendir(tmpdir);
@@ -644,6 +697,7 @@ int main(void) {
   test_shapes();
   test_npy_round_trip();
   test_npy_errors();
+  test_npy_memory();
   remove_tmpdir();
   printf("%d passed, %d failed\n", passed, failed);
   return failed == 0 ? 0 : 1;

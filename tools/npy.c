@@ -211,14 +211,107 @@ static int layout_is_c_order(const npy_header *h) {
   return !h->fortran_order || big <= 1;
 }
 
+/* Checks a whole .npy image and finds its array: everything npy_read and
+ * npy_read_memory accept goes through here, so fuzzing this covers both. */
+static int npy_decode(const unsigned char *bytes, size_t len, const char *name, convcl_shape *shape,
+                      size_t *data_offset, size_t *count, char *err, size_t errcap) {
+  npy_header h;
+  size_t bytes_needed = 0, header_len, prefix_len;
+  if (len < 8 || memcmp(bytes, npy_magic, sizeof npy_magic) != 0)
+    return npy_fail(name, err, errcap, "not a .npy file (it does not start with \\x93NUMPY)");
+  if ((bytes[6] < 1 || bytes[6] > 3) || bytes[7] != 0)
+    return npy_fail(name, err, errcap,
+                    ".npy format version %u.%u is not supported (1.0 to 3.0 are)", bytes[6],
+                    bytes[7]);
+  prefix_len = bytes[6] == 1 ? 10 : 12;
+  if (len < prefix_len) return npy_fail(name, err, errcap, "truncated header");
+  if (bytes[6] == 1)
+    header_len = (size_t)bytes[8] | (size_t)bytes[9] << 8;
+  else
+    header_len = (size_t)bytes[8] | (size_t)bytes[9] << 8 | (size_t)bytes[10] << 16 |
+                 (size_t)bytes[11] << 24;
+  if (header_len > NPY_MAX_HEADER)
+    return npy_fail(name, err, errcap, "header of %zu bytes is too large", header_len);
+  if (len - prefix_len < header_len) return npy_fail(name, err, errcap, "truncated header");
+  if (parse_header((const char *)bytes + prefix_len, header_len, &h, name, err, errcap) != 0)
+    return -1;
+  if (!descr_supported(&h))
+    return npy_fail(name, err, errcap,
+                    "dtype '%.*s' is not supported: convcl reads little-endian float32 ('<f4')",
+                    (int)(h.descr_len > 40 ? 40 : h.descr_len), h.descr);
+  if (!layout_is_c_order(&h))
+    return npy_fail(
+        name, err, errcap,
+        "fortran_order is True: convcl reads C-order arrays (save np.ascontiguousarray(x))");
+  if (shape_bytes(h.shape.dims, h.shape.ndim, count, &bytes_needed) != 0)
+    return npy_fail(name, err, errcap, "the header's shape is too large");
+  const size_t offset = prefix_len + header_len, data_have = len - offset;
+  if (data_have < bytes_needed)
+    return npy_fail(name, err, errcap,
+                    "truncated: the shape needs %zu bytes of data, but the file holds %zu",
+                    bytes_needed, data_have);
+  if (data_have > bytes_needed)
+    return npy_fail(name, err, errcap, "%zu bytes of unexpected data after the array",
+                    data_have - bytes_needed);
+  *shape = h.shape;
+  *data_offset = offset;
+  return 0;
+}
+
+int npy_read_memory(const void *bytes, size_t len, const char *name, convcl_shape *shape,
+                    float **data, char *err, size_t errcap) {
+  size_t offset = 0, count = 0;
+  convcl_shape s;
+  if (err != NULL && errcap > 0) err[0] = '\0';
+  if (bytes == NULL || shape == NULL || data == NULL)
+    return npy_fail(name, err, errcap, "no data given");
+  if (npy_decode(bytes, len, name, &s, &offset, &count, err, errcap) != 0) return -1;
+  float *values = malloc(count > 0 ? count * sizeof(float) : 1);
+  if (values == NULL)
+    return npy_fail(name, err, errcap, "out of memory for %zu bytes", count * sizeof(float));
+  memcpy(values, (const unsigned char *)bytes + offset, count * sizeof(float));
+  if (!host_is_little_endian()) swap_bytes32(values, count);
+  *shape = s;
+  *data = values;
+  return 0;
+}
+
+/* Reads all of f into a malloc'd buffer; size_hint (the size of a regular file) makes
+ * that one read instead of a doubling series. */
+static int read_all(FILE *f, size_t size_hint, unsigned char **buf_out, size_t *len_out) {
+  size_t cap = size_hint + 1, len = 0;
+  unsigned char *buf = malloc(cap);
+  if (buf == NULL) return -1;
+  for (;;) {
+    len += fread(buf + len, 1, cap - len, f);
+    if (len < cap) break;
+    if (cap > SIZE_MAX / 2) {
+      free(buf);
+      return -1;
+    }
+    unsigned char *grown = realloc(buf, cap * 2);
+    if (grown == NULL) {
+      free(buf);
+      return -1;
+    }
+    buf = grown;
+    cap *= 2;
+  }
+  if (ferror(f)) {
+    free(buf);
+    return -1;
+  }
+  *buf_out = buf;
+  *len_out = len;
+  return 0;
+}
+
 int npy_read(const char *path, convcl_shape *shape, float **data, char *err, size_t errcap) {
   FILE *f = NULL;
-  char *header = NULL;
-  float *values = NULL;
-  unsigned char prefix[12];
+  unsigned char *buf = NULL;
   struct stat st;
-  npy_header h;
-  size_t count = 0, bytes = 0, header_len, prefix_len;
+  convcl_shape s;
+  size_t len = 0, offset = 0, count = 0;
   int rc = -1;
 
   if (err != NULL && errcap > 0) err[0] = '\0';
@@ -237,103 +330,24 @@ int npy_read(const char *path, convcl_shape *shape, float **data, char *err, siz
     npy_fail(path, err, errcap, "is a directory, not a .npy file");
     goto cleanup;
   }
-  if (fread(prefix, 1, 8, f) != 8 || memcmp(prefix, npy_magic, sizeof npy_magic) != 0) {
-    npy_fail(path, err, errcap, "not a .npy file (it does not start with \\x93NUMPY)");
+  /* The file's own size bounds the allocation, so a forged shape cannot ask for more. */
+  const size_t hint =
+      S_ISREG(st.st_mode) && (uint64_t)st.st_size < SIZE_MAX / 2 ? (size_t)st.st_size : 4096;
+  if (read_all(f, hint, &buf, &len) != 0) {
+    npy_fail(path, err, errcap, "read error or out of memory");
     goto cleanup;
   }
-  if ((prefix[6] < 1 || prefix[6] > 3) || prefix[7] != 0) {
-    npy_fail(path, err, errcap, ".npy format version %u.%u is not supported (1.0 to 3.0 are)",
-             prefix[6], prefix[7]);
-    goto cleanup;
-  }
-  if (prefix[6] == 1) {
-    prefix_len = 10;
-    if (fread(prefix + 8, 1, 2, f) != 2) {
-      npy_fail(path, err, errcap, "truncated header");
-      goto cleanup;
-    }
-    header_len = (size_t)prefix[8] | (size_t)prefix[9] << 8;
-  } else {
-    prefix_len = 12;
-    if (fread(prefix + 8, 1, 4, f) != 4) {
-      npy_fail(path, err, errcap, "truncated header");
-      goto cleanup;
-    }
-    header_len = (size_t)prefix[8] | (size_t)prefix[9] << 8 | (size_t)prefix[10] << 16 |
-                 (size_t)prefix[11] << 24;
-  }
-  if (header_len > NPY_MAX_HEADER) {
-    npy_fail(path, err, errcap, "header of %zu bytes is too large", header_len);
-    goto cleanup;
-  }
-  header = malloc(header_len + 1);
-  if (header == NULL) {
-    npy_fail(path, err, errcap, "out of memory");
-    goto cleanup;
-  }
-  if (fread(header, 1, header_len, f) != header_len) {
-    npy_fail(path, err, errcap, "truncated header");
-    goto cleanup;
-  }
-  header[header_len] = '\0';
-  if (parse_header(header, header_len, &h, path, err, errcap) != 0) goto cleanup;
-  if (!descr_supported(&h)) {
-    npy_fail(path, err, errcap,
-             "dtype '%.*s' is not supported: convcl reads little-endian float32 ('<f4')",
-             (int)(h.descr_len > 40 ? 40 : h.descr_len), h.descr);
-    goto cleanup;
-  }
-  if (!layout_is_c_order(&h)) {
-    npy_fail(path, err, errcap,
-             "fortran_order is True: convcl reads C-order arrays (save np.ascontiguousarray(x))");
-    goto cleanup;
-  }
-  if (shape_bytes(h.shape.dims, h.shape.ndim, &count, &bytes) != 0) {
-    npy_fail(path, err, errcap, "the header's shape is too large");
-    goto cleanup;
-  }
-  /* Check the size before allocating, so a forged shape cannot ask for a huge buffer. */
-  if (S_ISREG(st.st_mode)) {
-    uint64_t have = (uint64_t)st.st_size, offset = prefix_len + header_len;
-    uint64_t data_have = have > offset ? have - offset : 0;
-    if (data_have < bytes) {
-      npy_fail(path, err, errcap,
-               "truncated: the shape needs %zu bytes of data, but the file holds %" PRIu64, bytes,
-               data_have);
-      goto cleanup;
-    }
-    if (data_have > bytes) {
-      npy_fail(path, err, errcap, "%" PRIu64 " bytes of unexpected data after the array",
-               data_have - bytes);
-      goto cleanup;
-    }
-  }
-  values = malloc(bytes > 0 ? bytes : 1);
-  if (values == NULL) {
-    npy_fail(path, err, errcap, "out of memory for %zu bytes", bytes);
-    goto cleanup;
-  }
-  if (fread(values, 1, bytes, f) != bytes) {
-    npy_fail(path, err, errcap, "truncated: the shape needs %zu bytes of data", bytes);
-    goto cleanup;
-  }
-  if (fgetc(f) != EOF) {
-    npy_fail(path, err, errcap, "unexpected data after the array");
-    goto cleanup;
-  }
-  if (ferror(f)) {
-    npy_fail(path, err, errcap, "read error");
-    goto cleanup;
-  }
-  if (!host_is_little_endian()) swap_bytes32(values, count);
-  *shape = h.shape;
-  *data = values;
-  values = NULL;
+  if (npy_decode(buf, len, path, &s, &offset, &count, err, errcap) != 0) goto cleanup;
+  /* The array moves to the front of the buffer it was read into: no second copy. */
+  memmove(buf, buf + offset, count * sizeof(float));
+  if (!host_is_little_endian()) swap_bytes32(buf, count);
+  *shape = s;
+  *data = (float *)buf;
+  buf = NULL;
   rc = 0;
 
 cleanup:
-  free(values);
-  free(header);
+  free(buf);
   if (f != NULL) fclose(f);
   return rc;
 }
