@@ -6,6 +6,86 @@
 #include "internal.h"
 
 #include <CL/cl.h>
+#include <stdatomic.h>
+
+/* ---- Fault injection (host/opencl/fault.c), for tests ------------------------------
+ * The macros below route the fallible OpenCL calls convcl makes through a check that
+ * fails the N-th call of a kind, as the device would: no result, the error code the
+ * real call returns for that kind of failure. A function-like macro does not expand
+ * inside its own expansion, so the inner name is the real function. Disarmed, the check
+ * is one relaxed atomic load. Every file of the backend includes this header before its
+ * first OpenCL call. */
+typedef enum convcl_fault_kind {
+  CONVCL_FAULT_BUILD,   /* clCreateProgramWithSource/Binary, clBuildProgram, clCreateKernel */
+  CONVCL_FAULT_ALLOC,   /* clCreateBuffer, clCreateSubBuffer */
+  CONVCL_FAULT_ENQUEUE, /* clEnqueueNDRangeKernel */
+  CONVCL_FAULT_MAP,     /* clEnqueueMapBuffer, clEnqueueRead/WriteBuffer, clEnqueueUnmapMemObject */
+  CONVCL_FAULT_CONTEXT, /* clCreateContext, clCreateCommandQueue */
+  CONVCL_FAULT_KIND_COUNT
+} convcl_fault_kind;
+
+/* The n-th call of kind from now fails, once (n 0 disarms); the kind's count restarts.
+ * CONVCL_FAULT=kind:N (build, alloc, enqueue, map, context) arms one kind at start-up. */
+void convcl_fault_set(convcl_fault_kind kind, long n);
+/* Calls of kind seen since it was armed; past n, the walk has passed the last call. */
+long convcl_fault_calls(convcl_fault_kind kind);
+/* The OpenCL function that failed last, "" before any. */
+const char *convcl_fault_last_call(void);
+const char *convcl_fault_kind_name(convcl_fault_kind kind);
+
+/* Hidden, so the check reads it directly rather than through the GOT. */
+#if defined(__GNUC__)
+__attribute__((visibility("hidden")))
+#endif
+extern _Atomic long convcl_fault_target_[CONVCL_FAULT_KIND_COUNT];
+int convcl_fault_fire_(convcl_fault_kind kind, const char *call);
+static inline int convcl_fault_hit(convcl_fault_kind kind, const char *call) {
+  return atomic_load_explicit(&convcl_fault_target_[kind], memory_order_relaxed) != 0 &&
+         convcl_fault_fire_(kind, call);
+}
+/* A failed object-creating call: *errcode_ret = err, no object. */
+static inline void *convcl_fault_null(cl_int *errcode_ret, cl_int err) {
+  if (errcode_ret) *errcode_ret = err;
+  return NULL;
+}
+
+#define CONVCL_FAULT_INT_(kind, call, err, ...) \
+  (convcl_fault_hit(kind, #call) ? (cl_int)(err) : call(__VA_ARGS__))
+#define CONVCL_FAULT_OBJ_(kind, call, err, e, ...) \
+  (convcl_fault_hit(kind, #call) ? convcl_fault_null(e, err) : call(__VA_ARGS__))
+
+#define clCreateProgramWithSource(c, n, s, l, e)                                                   \
+  CONVCL_FAULT_OBJ_(CONVCL_FAULT_BUILD, clCreateProgramWithSource, CL_OUT_OF_HOST_MEMORY, e, c, n, \
+                    s, l, e)
+#define clCreateProgramWithBinary(c, n, d, l, b, s, e)                                             \
+  CONVCL_FAULT_OBJ_(CONVCL_FAULT_BUILD, clCreateProgramWithBinary, CL_OUT_OF_HOST_MEMORY, e, c, n, \
+                    d, l, b, s, e)
+#define clBuildProgram(...) \
+  CONVCL_FAULT_INT_(CONVCL_FAULT_BUILD, clBuildProgram, CL_BUILD_PROGRAM_FAILURE, __VA_ARGS__)
+#define clCreateKernel(p, n, e) \
+  CONVCL_FAULT_OBJ_(CONVCL_FAULT_BUILD, clCreateKernel, CL_OUT_OF_HOST_MEMORY, e, p, n, e)
+#define clCreateBuffer(c, f, s, h, e)                                                              \
+  CONVCL_FAULT_OBJ_(CONVCL_FAULT_ALLOC, clCreateBuffer, CL_MEM_OBJECT_ALLOCATION_FAILURE, e, c, f, \
+                    s, h, e)
+#define clCreateSubBuffer(b, f, t, i, e)                                                           \
+  CONVCL_FAULT_OBJ_(CONVCL_FAULT_ALLOC, clCreateSubBuffer, CL_MEM_OBJECT_ALLOCATION_FAILURE, e, b, \
+                    f, t, i, e)
+#define clEnqueueNDRangeKernel(...) \
+  CONVCL_FAULT_INT_(CONVCL_FAULT_ENQUEUE, clEnqueueNDRangeKernel, CL_OUT_OF_RESOURCES, __VA_ARGS__)
+#define clEnqueueMapBuffer(q, b, bl, f, o, s, n, w, ev, e)                                         \
+  CONVCL_FAULT_OBJ_(CONVCL_FAULT_MAP, clEnqueueMapBuffer, CL_MAP_FAILURE, e, q, b, bl, f, o, s, n, \
+                    w, ev, e)
+#define clEnqueueReadBuffer(...) \
+  CONVCL_FAULT_INT_(CONVCL_FAULT_MAP, clEnqueueReadBuffer, CL_OUT_OF_RESOURCES, __VA_ARGS__)
+#define clEnqueueWriteBuffer(...) \
+  CONVCL_FAULT_INT_(CONVCL_FAULT_MAP, clEnqueueWriteBuffer, CL_OUT_OF_RESOURCES, __VA_ARGS__)
+#define clEnqueueUnmapMemObject(...) \
+  CONVCL_FAULT_INT_(CONVCL_FAULT_MAP, clEnqueueUnmapMemObject, CL_OUT_OF_RESOURCES, __VA_ARGS__)
+#define clCreateContext(p, n, d, f, u, e)                                                        \
+  CONVCL_FAULT_OBJ_(CONVCL_FAULT_CONTEXT, clCreateContext, CL_OUT_OF_HOST_MEMORY, e, p, n, d, f, \
+                    u, e)
+#define clCreateCommandQueue(c, d, p, e) \
+  CONVCL_FAULT_OBJ_(CONVCL_FAULT_CONTEXT, clCreateCommandQueue, CL_OUT_OF_RESOURCES, e, c, d, p, e)
 
 /* Kernel sources, embedded by cmake/embed_kernels.cmake from kernels/<name>.cl. */
 extern const char convcl_cl_common[];
