@@ -71,10 +71,11 @@ typedef struct convcl_winograd_fns {
 extern const convcl_winograd_fns convcl_f32_winograd_transforms__scalar;
 extern const convcl_winograd_fns convcl_f32_winograd_transforms__avx2;
 extern const convcl_winograd_fns convcl_f32_winograd_transforms__avx512;
+extern const convcl_winograd_fns convcl_f32_winograd_transforms__neon;
 
 /* The instruction set the CPU path runs, with its microkernels and their tiles. */
 typedef struct convcl_cpu_isa {
-  const char *name; /* "avx512", "avx2", "scalar": what CONVCL_CPU_ISA accepts */
+  const char *name; /* "avx512", "avx2", "neon", "scalar": what CONVCL_CPU_ISA accepts */
   int mr, nr;
   int fma_per_cycle; /* multiply-adds per cycle and core the microkernel reaches, roughly */
   convcl_f32_gemm_fn gemm;
@@ -105,6 +106,12 @@ void convcl_f32_gemm_8x32__avx512(size_t kc, const float *a, const float *b, flo
 void convcl_f32_gemm_8x32__avx512_strided(size_t kc, const float *a, const float *b, size_t ldb,
                                           float *c, size_t ldc, size_t m, size_t n,
                                           const float *bias, int flags);
+
+void convcl_f32_gemm_8x12__neon(size_t kc, const float *a, const float *b, float *c, size_t ldc,
+                                size_t m, size_t n, const float *bias, int flags);
+void convcl_f32_gemm_8x12__neon_strided(size_t kc, const float *a, const float *b, size_t ldb,
+                                        float *c, size_t ldc, size_t m, size_t n, const float *bias,
+                                        int flags);
 
 void convcl_f32_pack_s2__scalar(float *dst, const float *src, size_t n);
 void convcl_f32_pack_s2__avx512(float *dst, const float *src, size_t n);

@@ -39,6 +39,17 @@ static const convcl_cpu_isa isas[] = {
      .pack_s2 = convcl_f32_pack_s2__avx512,
      .winograd = &convcl_f32_winograd_transforms__avx512},
 #endif
+#if defined(__aarch64__)
+    /* NEON is part of the AArch64 baseline: every AArch64 CPU runs this entry. */
+    {.name = "neon",
+     /* .mr = */ 8,
+     /* .nr = */ 12,
+     /* .fma_per_cycle = */ 8,
+     .gemm = convcl_f32_gemm_8x12__neon,
+     .gemm_strided = convcl_f32_gemm_8x12__neon_strided,
+     .pack_s2 = convcl_f32_pack_s2__scalar,
+     .winograd = &convcl_f32_winograd_transforms__neon},
+#endif
 };
 
 static const convcl_cpu_isa *chosen;
@@ -52,6 +63,8 @@ static size_t supported_count(void) {
   if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return 1;
   if (!__builtin_cpu_supports("avx512f")) return 2;
   return 3;
+#elif defined(__aarch64__)
+  return 2;
 #else
   return 1;
 #endif
