@@ -272,14 +272,7 @@ static long walk(const layer *l, convcl_fault_kind kind, int gpu_like) {
       CHECK(strcmp(call, "clCreateProgramWithBinary") == 0,
             "%s: the first build call is %s, not a load from the disk cache", what, call);
     convcl_plan_destroy(plan);
-    /* A mapping whose unmap failed stays with the runtime, and holds its buffer: nothing
-     * convcl can release. */
-    if (strcmp(call, "clEnqueueUnmapMemObject") == 0) {
-      convcl_context_destroy(ctx);
-      clReleaseContext(context);
-    } else {
-      close_opencl(ctx, context, what);
-    }
+    close_opencl(ctx, context, what);
     if (!fired) break;
   }
   free(y);

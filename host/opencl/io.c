@@ -44,7 +44,7 @@ convcl_status convcl_cl_finish(convcl_context *ctx) {
 }
 
 /* A run on the caller's arrays themselves, for CPU devices: wrapped for the run, the
- * output mapped afterwards, which is what makes the results visible in it. */
+ * output read back into itself afterwards, which is what makes the results visible. */
 static convcl_status run_in_place(convcl_plan *plan, const float *input, float *output) {
   const convcl_opencl_state *cl = plan->ctx->impl;
   const convcl_problem *p = &plan->problem;
@@ -63,15 +63,16 @@ static convcl_status run_in_place(convcl_plan *plan, const float *input, float *
                               output, &err);
   if (err != CL_SUCCESS) st = convcl_cl_fail("clCreateBuffer", err);
   if (st == CONVCL_OK) st = plan->solver->enqueue(plan, &x, &y);
+  /* A read into the buffer's own host memory makes the results visible there; the spec
+   * defines it once every command on the buffer has finished. Unlike a map, a failed
+   * read leaves nothing behind with the runtime. */
+  if (st == CONVCL_OK && (err = clFinish(cl->queue)) != CL_SUCCESS)
+    st = convcl_cl_fail("clFinish", err);
   if (st == CONVCL_OK) {
     convcl_count_host_transfer();
-    void *mapped = clEnqueueMapBuffer(cl->queue, (cl_mem)y.buffer, CL_TRUE, CL_MAP_READ, 0,
-                                      out_bytes, 0, NULL, NULL, &err);
-    if (err != CL_SUCCESS)
-      st = convcl_cl_fail("clEnqueueMapBuffer", err);
-    else if ((err = clEnqueueUnmapMemObject(cl->queue, (cl_mem)y.buffer, mapped, 0, NULL, NULL)) !=
-             CL_SUCCESS)
-      st = convcl_cl_fail("clEnqueueUnmapMemObject", err);
+    err = clEnqueueReadBuffer(cl->queue, (cl_mem)y.buffer, CL_TRUE, 0, out_bytes, output, 0, NULL,
+                              NULL);
+    if (err != CL_SUCCESS) st = convcl_cl_fail("clEnqueueReadBuffer", err);
   }
   /* Nothing may touch the caller's arrays once we return, whatever failed. */
   clFinish(cl->queue);

@@ -19,7 +19,7 @@ typedef enum convcl_fault_kind {
   CONVCL_FAULT_BUILD,   /* clCreateProgramWithSource/Binary, clBuildProgram, clCreateKernel */
   CONVCL_FAULT_ALLOC,   /* clCreateBuffer, clCreateSubBuffer */
   CONVCL_FAULT_ENQUEUE, /* clEnqueueNDRangeKernel */
-  CONVCL_FAULT_MAP,     /* clEnqueueMapBuffer, clEnqueueRead/WriteBuffer, clEnqueueUnmapMemObject */
+  CONVCL_FAULT_MAP,     /* clEnqueueRead/WriteBuffer (convcl maps no buffer) */
   CONVCL_FAULT_CONTEXT, /* clCreateContext, clCreateCommandQueue */
   CONVCL_FAULT_KIND_COUNT
 } convcl_fault_kind;
@@ -72,15 +72,10 @@ static inline void *convcl_fault_null(cl_int *errcode_ret, cl_int err) {
                     f, t, i, e)
 #define clEnqueueNDRangeKernel(...) \
   CONVCL_FAULT_INT_(CONVCL_FAULT_ENQUEUE, clEnqueueNDRangeKernel, CL_OUT_OF_RESOURCES, __VA_ARGS__)
-#define clEnqueueMapBuffer(q, b, bl, f, o, s, n, w, ev, e)                                         \
-  CONVCL_FAULT_OBJ_(CONVCL_FAULT_MAP, clEnqueueMapBuffer, CL_MAP_FAILURE, e, q, b, bl, f, o, s, n, \
-                    w, ev, e)
 #define clEnqueueReadBuffer(...) \
   CONVCL_FAULT_INT_(CONVCL_FAULT_MAP, clEnqueueReadBuffer, CL_OUT_OF_RESOURCES, __VA_ARGS__)
 #define clEnqueueWriteBuffer(...) \
   CONVCL_FAULT_INT_(CONVCL_FAULT_MAP, clEnqueueWriteBuffer, CL_OUT_OF_RESOURCES, __VA_ARGS__)
-#define clEnqueueUnmapMemObject(...) \
-  CONVCL_FAULT_INT_(CONVCL_FAULT_MAP, clEnqueueUnmapMemObject, CL_OUT_OF_RESOURCES, __VA_ARGS__)
 #define clCreateContext(p, n, d, f, u, e)                                                        \
   CONVCL_FAULT_OBJ_(CONVCL_FAULT_CONTEXT, clCreateContext, CL_OUT_OF_HOST_MEMORY, e, p, n, d, f, \
                     u, e)
