@@ -78,9 +78,6 @@ convcl_status convcl_plan_query(convcl_context *ctx, const convcl_conv_desc *des
 convcl_status convcl_plan_make(convcl_context *ctx, const convcl_problem *p, const float *weights,
                                const float *bias, convcl_algo algo, int variant,
                                convcl_plan **plan_out) {
-  size_t index;
-  convcl_status st = choose(ctx, p, algo, &index);
-  if (st != CONVCL_OK) return st;
   /* Tensors this large cannot exist on the device, so the plan could never run (a query
    * still says which solver would take the problem). */
   const uint64_t limit = ctx->device.max_alloc_bytes;
@@ -93,6 +90,9 @@ convcl_status convcl_plan_make(convcl_context *ctx, const convcl_problem *p, con
                         in_bytes > limit ? "input" : "output",
                         (unsigned long long)(in_bytes > limit ? in_bytes : out_bytes),
                         (unsigned long long)limit, ctx->device.id, ctx->device.name);
+  size_t index;
+  convcl_status st = choose(ctx, p, algo, &index);
+  if (st != CONVCL_OK) return st;
   if (variant >= 0) {
     const convcl_solver *s = ctx->backend->solvers[index];
     const int count = s->variant_count > 0 ? s->variant_count : 1;
