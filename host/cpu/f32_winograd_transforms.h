@@ -14,6 +14,8 @@
 
 #ifdef __AVX512F__
 #include <immintrin.h>
+#elif defined(WINOGRAD_NEON)
+#include <arm_neon.h>
 #endif
 
 #define LANES CONVCL_WINOGRAD_LANES
@@ -108,6 +110,33 @@ static inline __m512 join(lanes lo, lanes hi) {
 }
 #endif
 
+#if defined(WINOGRAD_NEON)
+/* Two NEON registers side by side as one 8-lane vector, and half h of one. */
+INLINE void join_q(lanes *v, float32x4_t lo, float32x4_t hi) {
+  memcpy(v, &lo, sizeof lo);
+  memcpy((char *)v + sizeof lo, &hi, sizeof hi);
+}
+
+INLINE float32x4_t half_q(const lanes *v, int h) { return vld1q_f32((const float *)v + 4 * h); }
+
+/* d[j] of load_row from all 8m + 2 columns at src: the de-interleaving loads take
+ * columns j < m of every lane, and column m + j of lane l is column j of lane l + 1. */
+INLINE void load_row_full(int m, const float *src, lanes d[6]) {
+  float32x4_t c[4][2];
+  if (m == 4) {
+    const float32x4x4_t lo = vld4q_f32(src), hi = vld4q_f32(src + 16);
+    for (int j = 0; j < 4; j++) c[j][0] = lo.val[j], c[j][1] = hi.val[j];
+  } else {
+    const float32x4x2_t lo = vld2q_f32(src), hi = vld2q_f32(src + 8);
+    for (int j = 0; j < 2; j++) c[j][0] = lo.val[j], c[j][1] = hi.val[j];
+  }
+  for (int j = 0; j < m; j++) join_q(&d[j], c[j][0], c[j][1]);
+  for (int j = 0; j < 2; j++)
+    join_q(&d[m + j], vextq_f32(c[j][0], c[j][1], 1),
+           vextq_f32(c[j][1], vdupq_n_f32(src[8 * m + j]), 1));
+}
+#endif
+
 /* d[j] lane l = src[m * l + j] for the m + 2 columns j of each lane's patch, zero
  * outside columns [a, b). With AVX-512, masked loads (they do not fault on masked-off
  * lanes) and two-source permutes replace the strided scalar loads. */
@@ -123,6 +152,16 @@ INLINE void load_row(int m, const float *src, int64_t a, int64_t b, lanes d[6]) 
       d[4 + j] = low_half(_mm512_permutex2var_ps(s0, stride_index(4, j), s1));
   } else {
     for (int j = 0; j < 4; j++) d[j] = low_half(_mm512_permutex2var_ps(r0, stride_index(2, j), r1));
+  }
+#elif defined(WINOGRAD_NEON)
+  /* Columns outside [a, b) go through a zeroed copy: nothing there may be read. */
+  const int64_t w = 8 * m + 2;
+  if (a == 0 && b == w) {
+    load_row_full(m, src, d);
+  } else {
+    float row[8 * 4 + 2] = {0};
+    if (b > a) memcpy(row + a, src + a, (size_t)(b - a) * sizeof(float));
+    load_row_full(m, row, d);
   }
 #else
   for (int j = 0; j < m + 2; j++) {
@@ -150,6 +189,21 @@ INLINE void store_row(int m, const lanes o[4], float *dst, int64_t cols) {
     const __m512i idx = _mm512_set_epi32(15, 7, 14, 6, 13, 5, 12, 4, 11, 3, 10, 2, 9, 1, 8, 0);
     _mm512_mask_storeu_ps(dst, range_mask(0, cols, 0), _mm512_permutexvar_ps(idx, o01));
   }
+#elif defined(WINOGRAD_NEON)
+  /* The interleaving stores write 4 (or 2) lanes of every o[j] at once. */
+  float tmp[8 * 4];
+  float *out = cols == 8 * m ? dst : tmp;
+  for (int h = 0; h < 2; h++)
+    if (m == 4) {
+      const float32x4x4_t q = {
+          {half_q(&o[0], h), half_q(&o[1], h), half_q(&o[2], h), half_q(&o[3], h)}};
+      vst4q_f32(out + 16 * h, q);
+    } else {
+      const float32x4x2_t q = {{half_q(&o[0], h), half_q(&o[1], h)}};
+      vst2q_f32(out + 8 * h, q);
+    }
+  if (out == tmp)
+    for (int64_t c = 0; c < cols; c++) dst[c] = tmp[c];
 #else
   for (int64_t c = 0; c < cols; c++) dst[c] = o[c % m][c / m];
 #endif
