@@ -371,7 +371,8 @@ static void walk_setup(long walked[CONVCL_FAULT_KIND_COUNT]) {
  * with the reason. Walking N over that device's set-up (context, queue, the programs it
  * builds), each failure must fall back the same way, the reason naming the failed call.
  * Where auto finds no GPU (PoCL's CPU device here) it makes none of those calls: the
- * fallback and its reason are checked, and that the injected fault never fires. */
+ * fallback and its reason are checked, and that the injected fault never fires. Run once
+ * as it is and once with auto taking any device type (PoCL then stands in for a GPU). */
 static void check_auto(void) {
   static const convcl_fault_kind kinds[] = {CONVCL_FAULT_CONTEXT, CONVCL_FAULT_BUILD};
   convcl_context *ctx = NULL;
@@ -476,6 +477,9 @@ int main(void) {
   }
   walk_setup(walked);
   check_auto();
+  convcl_cl_auto_any_type = 1;
+  check_auto();
+  convcl_cl_auto_any_type = 0;
   for (int k = 0; k < CONVCL_FAULT_KIND_COUNT; k++)
     printf("%s: %ld calls failed in turn\n", convcl_fault_kind_name((convcl_fault_kind)k),
            walked[k]);

@@ -642,13 +642,17 @@ cleanup:
 
 /* Walks the GPUs and accelerators in order and opens the first whose kernels build.
  * Otherwise the error names each device and why it was passed over. */
+atomic_int convcl_cl_auto_any_type;
+
 static convcl_status open_gpu_or_accel(const cl_entry *entries, int count,
                                        convcl_opencl_state **cl_out) {
   char first_failure[512] = "";
   convcl_status first_status = CONVCL_OK;
   int failures = 0;
+  const int any_type = atomic_load(&convcl_cl_auto_any_type);
   for (int i = 0; i < count; ++i) {
-    if (!(device_type(entries[i].device) & (CL_DEVICE_TYPE_GPU | CL_DEVICE_TYPE_ACCELERATOR)))
+    if (!any_type &&
+        !(device_type(entries[i].device) & (CL_DEVICE_TYPE_GPU | CL_DEVICE_TYPE_ACCELERATOR)))
       continue;
     convcl_status status = state_open(&entries[i], 1, NULL, NULL, cl_out);
     if (status == CONVCL_OK) return CONVCL_OK;

@@ -154,6 +154,10 @@ typedef struct convcl_opencl_state {
   convcl_cl_cached_program *programs;
 } convcl_opencl_state;
 
+/* Tests only: "auto" takes a device of any type, so PoCL's CPU device stands in for a GPU
+ * when a test walks failures through auto's device set-up. 0 in every app. */
+extern atomic_int convcl_cl_auto_any_type;
+
 /* "CL_OUT_OF_RESOURCES" etc.; "CL_UNKNOWN_ERROR" for codes it does not know. */
 const char *convcl_cl_error_name(cl_int err);
 
