@@ -2,9 +2,10 @@
  * path, with descriptors, input shapes, algorithms and tile variants decoded from the
  * fuzz bytes. Most fields take small values; a byte of 0xF0 or above picks an edge value
  * (0, -1, 2^31, 2^40 + 1, INT64_MAX, ...) instead, so validation sees those too.
- * Layers whose direct FLOPs exceed FUZZ_MAX_FLOPS, or whose workspace (as
- * convcl_plan_query reports it) exceeds FUZZ_MAX_WORKSPACE, are validated but not run, to
- * keep each input fast; those that run are compared with the reference (host/ref). */
+ * Layers whose direct FLOPs exceed FUZZ_MAX_FLOPS, whose padded volume exceeds
+ * FUZZ_MAX_SWEEP, or whose workspace (as convcl_plan_query reports it) exceeds
+ * FUZZ_MAX_WORKSPACE, are validated but not run, to keep each input fast; those that run
+ * are compared with the reference (host/ref). */
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #define FUZZ_MAX_ELEMS 100000
 #define FUZZ_MAX_REF_PAD 4096
 #define FUZZ_MAX_WORKSPACE ((size_t)16 << 20)
+#define FUZZ_MAX_SWEEP ((int64_t)1 << 22)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -147,27 +149,64 @@ done:
   free(bound);
 }
 
-/* Whether the largest kernel size times the largest stride times the largest padded
- * extent stays below 2^62. Past that, solver geometry overflows int64 (host/cpu/depthwise.c's
+/* How far solvers may sweep: per spatial dim, the larger of the input and output sizes
+ * plus both paddings plus the dilated kernel's reach. Fills extent[] and returns 0, or -1
+ * when a sum overflows. */
+static int sweep_extents(const convcl_conv_desc *d, const convcl_shape *in, const convcl_shape *out,
+                         int64_t extent[]) {
+  for (int i = 0; i < d->spatial_dims; i++) {
+    const int64_t size = in->dims[2 + i] > out->dims[2 + i] ? in->dims[2 + i] : out->dims[2 + i];
+    int64_t reach;
+    if (__builtin_mul_overflow(d->dilation[i], d->kernel[i] - 1, &reach) ||
+        __builtin_add_overflow(size, reach, &extent[i]) ||
+        __builtin_add_overflow(extent[i], d->pad_begin[i], &extent[i]) ||
+        __builtin_add_overflow(extent[i], d->pad_end[i], &extent[i]))
+      return -1;
+  }
+  return 0;
+}
+
+/* Whether the largest kernel size times the largest stride times the largest extent stays
+ * below 2^62. Past that, solver geometry overflows int64 (host/cpu/depthwise.c's
  * get_geometry multiplies the height stride by the padded width: see
  * corpus/plan/regress_depthwise_geometry_overflow), which is issue 7's limits work; until
  * that lands, such layers are validated but neither queried nor planned here. */
-static int products_fit(const convcl_conv_desc *d, const convcl_shape *in,
-                        const convcl_shape *out) {
-  int64_t kernel = 1, stride = 1, extent = 1, product;
+static int products_fit(const convcl_conv_desc *d, const int64_t extent[]) {
+  int64_t kernel = 1, stride = 1, largest = 1, product;
   for (int i = 0; i < d->spatial_dims; i++) {
-    const int64_t size = in->dims[2 + i] > out->dims[2 + i] ? in->dims[2 + i] : out->dims[2 + i];
-    int64_t reach, e;
-    if (__builtin_mul_overflow(d->dilation[i], d->kernel[i] - 1, &reach) ||
-        __builtin_add_overflow(size, reach, &e) || __builtin_add_overflow(e, d->pad_begin[i], &e) ||
-        __builtin_add_overflow(e, d->pad_end[i], &e))
-      return 0;
-    if (e > extent) extent = e;
+    if (extent[i] > largest) largest = extent[i];
     if (d->stride[i] > stride) stride = d->stride[i];
     if (d->kernel[i] > kernel) kernel = d->kernel[i];
   }
   return !__builtin_mul_overflow(kernel, stride, &product) &&
-         !__builtin_mul_overflow(product, extent, &product) && product <= ((int64_t)1 << 62);
+         !__builtin_mul_overflow(product, largest, &product) && product <= ((int64_t)1 << 62);
+}
+
+/* Whether N x C x the volume of the extents, each at least its stride, stays within
+ * FUZZ_MAX_SWEEP. The CPU depthwise solver's time grows with the padded volume and with
+ * the stride, not with the FLOPs: it walks stride-height x padded-width elements per
+ * output row, so a 1x1 layer with a height stride of 10^6 over 2^32 rows of padding runs
+ * 5 s (corpus/plan/regress_depthwise_stride_padding_slow). Runs are bounded by both. */
+static int sweep_fits(const convcl_conv_desc *d, const convcl_shape *in, const convcl_shape *out,
+                      const int64_t extent[]) {
+  int64_t volume = in->dims[0];
+  if (__builtin_mul_overflow(volume, in->dims[1], &volume)) return 0;
+  for (int i = 0; i < d->spatial_dims; i++) {
+    const int64_t side = extent[i] > d->stride[i] ? extent[i] : d->stride[i];
+    if (__builtin_mul_overflow(volume, side, &volume)) return 0;
+  }
+  if (volume > FUZZ_MAX_SWEEP) return 0;
+  if (!d->transposed) return 1;
+  /* The CPU direct solver gathers a transposed layer: a table of every output position x
+   * kernel tap per dim, and a loop over both, where the FLOPs count input positions (a
+   * kernel of 65536 over 3 inputs made a 34 GB table: see
+   * corpus/plan/regress_direct_transposed_gather_table). */
+  int64_t gather = 1;
+  for (int i = 0; i < d->spatial_dims; i++)
+    if (__builtin_mul_overflow(gather, out->dims[2 + i], &gather) ||
+        __builtin_mul_overflow(gather, d->kernel[i], &gather))
+      return 0;
+  return gather <= FUZZ_MAX_SWEEP;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -216,13 +255,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (convcl_plan_query(cpu_context(), &d, &in, algo, &chosen, &workspace) == CONVCL_OK) abort();
     return 0;
   }
-  if (!products_fit(&d, &in, &out)) return 0;
+  int64_t extent[CONVCL_MAX_SPATIAL];
+  if (sweep_extents(&d, &in, &out, extent) != 0 || !products_fit(&d, extent)) return 0;
   const convcl_status qst = convcl_plan_query(cpu_context(), &d, &in, algo, &chosen, &workspace);
   /* A workspace the query announces as huge is a finding to read, not to allocate:
    * convcl returns OUT_OF_MEMORY there, but ASan and libFuzzer abort first. */
   if (wst != CONVCL_OK || fst != CONVCL_OK || flops > FUZZ_MAX_FLOPS ||
       elems(&in) > FUZZ_MAX_ELEMS || elems(&out) > FUZZ_MAX_ELEMS || elems(&w) > FUZZ_MAX_ELEMS ||
-      (qst == CONVCL_OK && workspace > FUZZ_MAX_WORKSPACE))
+      !sweep_fits(&d, &in, &out, extent) || (qst == CONVCL_OK && workspace > FUZZ_MAX_WORKSPACE))
     return 0;
 
   float *weights = filled(elems(&w), 2, 0), *bias = filled(d.out_channels, 3, 0);
