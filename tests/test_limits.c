@@ -130,6 +130,34 @@ static int query(convcl_context *ctx, const convcl_conv_desc *d, const convcl_sh
   return -1;
 }
 
+/* A depthwise layer whose strides are so large that the CPU depthwise solver's tile
+ * geometry (height stride x tile row width, itself rounded up to the width stride) passes
+ * int64 although the layer is small: the solver must decline it (it wrapped before; the
+ * fuzzer found it), and AUTO and a run take another solver that gets it right. */
+static void depthwise_stride_checks(convcl_context *ctx) {
+  convcl_conv_desc d = desc(2, 0, 2, 2, 1);
+  d.groups = 2;
+  d.stride[0] = d.stride[1] = P2(40);
+  const convcl_shape in = shape4(1, 2, 3, 5);
+  CHECK(query(ctx, &d, &in, CONVCL_ALGO_DEPTHWISE, NULL) < 0, "depthwise declines strides of 2^40");
+  const float w[2] = {2.0f, -3.0f}, b[2] = {0.5f, 0.25f};
+  float x[30], y[2] = {0, 0};
+  for (int i = 0; i < 30; i++) x[i] = (float)i;
+  convcl_plan *plan = NULL;
+  convcl_status st = convcl_plan_create(ctx, &d, &in, w, b, CONVCL_ALGO_AUTO, &plan);
+  if (st == CONVCL_OK) st = convcl_plan_run(plan, x, y);
+  /* One output per channel, at the origin: x[0] * 2 + 0.5 and x[15] * -3 + 0.25. The
+   * OpenCL kernels' 32-bit coordinates cannot hold such strides: a clear refusal there. */
+  if (convcl_context_backend(ctx) == CONVCL_BACKEND_OPENCL && !plan)
+    CHECK(st == CONVCL_ERROR_ALGO_NOT_APPLICABLE && convcl_last_error()[0],
+          "OpenCL on 2^40 strides: %s", convcl_status_string(st));
+  else
+    CHECK(st == CONVCL_OK && y[0] == 0.5f && y[1] == -44.75f, "auto on 2^40 strides: %s (%g %g) %s",
+          convcl_status_string(st), y[0], y[1],
+          plan ? convcl_algo_name(convcl_plan_algo(plan)) : "");
+  convcl_plan_destroy(plan);
+}
+
 static int64_t elems(const convcl_shape *s) {
   int64_t n = 1;
   for (int i = 0; i < s->ndim; i++) n *= s->dims[i];
@@ -368,6 +396,7 @@ int main(int argc, char **argv) {
   if (rc != 0) return rc;
   shape_checks();
   huge_checks(ctx, opencl);
+  depthwise_stride_checks(ctx);
   boundary_checks(ctx, opencl);
   if (opencl) alloc_checks(ctx);
   convcl_context_destroy(ctx);

@@ -12,6 +12,7 @@
 #include "cpu.h"
 
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,13 +46,29 @@ typedef struct depthwise_plan {
   atomic_int *slot_busy;
 } depthwise_plan;
 
-static void get_geometry(const convcl_context *ctx, const convcl_problem *p, geometry *g) {
+/* Non-negative int64 arithmetic that saturates to -1 past INT64_MAX (and stays -1). */
+static int64_t mul(int64_t a, int64_t b) {
+  return a < 0 || b < 0 || (a != 0 && b > INT64_MAX / a) ? -1 : a * b;
+}
+
+static int64_t add(int64_t a, int64_t b) {
+  return a < 0 || b < 0 || b > INT64_MAX - a ? -1 : a + b;
+}
+
+/* The task geometry for p; 0 when a size it forms (as extreme strides or dilations
+ * make) passes int64 or the threads' tiles pass the address space, so the solver does
+ * not apply. */
+static int get_geometry(const convcl_context *ctx, const convcl_problem *p, geometry *g) {
   g->threads = convcl_pool_threads(convcl_cpu_pool(ctx));
   const int64_t sh = p->stride[1], sw = p->stride[2];
-  g->wp = (p->out[2] - 1) * sw + (p->kernel[2] - 1) * p->dilation[2] + 1;
-  g->wt = (g->wp + sw - 1) / sw * sw;
-  g->pitch = sh * g->wt / sw;
-  const int64_t per_row = p->kernel[0] * sh * g->wt + g->pitch;
+  const int64_t kw_span = add(mul(p->kernel[2] - 1, p->dilation[2]), 1);
+  g->wp = add(mul(p->out[2] - 1, sw), kw_span);
+  g->wt = mul(add(g->wp, sw - 1) / sw, sw);
+  const int64_t sh_wt = mul(sh, g->wt);
+  if (g->wp < 0 || g->wt < 0 || sh_wt < 0) return 0;
+  g->pitch = sh_wt / sw;
+  const int64_t per_row = add(mul(p->kernel[0], sh_wt), g->pitch);
+  if (per_row < 0) return 0;
   int64_t rows = (int64_t)(TILE_BYTES / sizeof(float)) / (per_row > 0 ? per_row : 1);
   /* Enough blocks that every thread has several tasks when planes are few. */
   const int64_t planes = p->n * p->c * p->out[0];
@@ -65,17 +82,23 @@ static void get_geometry(const convcl_context *ctx, const convcl_problem *p, geo
   if (rows > p->out[1]) rows = p->out[1];
   g->rows = rows;
   g->blocks = (p->out[1] + rows - 1) / rows;
-  g->tile_rows = (rows - 1) * p->stride[1] + (p->kernel[1] - 1) * p->dilation[1] + 1;
+  g->tile_rows = add(mul(rows - 1, sh), add(mul(p->kernel[1] - 1, p->dilation[1]), 1));
   /* The flat loop's last dropped columns read past the last tile row by at most
    * (SH - 1) * wt + (KW - 1) * DW elements. */
-  g->tile_elems = (size_t)(p->kernel[0] * g->tile_rows * g->wt + (sh - 1) * g->wt +
-                           (p->kernel[2] - 1) * p->dilation[2] + 1);
-  g->slot_elems = g->tile_elems + (size_t)(rows * g->pitch);
+  const int64_t tile =
+      add(add(mul(mul(p->kernel[0], g->tile_rows), g->wt), mul(sh - 1, g->wt)), kw_span);
+  const int64_t slot = add(tile, mul(rows, g->pitch));
+  if (slot < 0 || mul(slot, g->threads) < 0 ||
+      (uint64_t)mul(slot, g->threads) > SIZE_MAX / sizeof(float))
+    return 0;
+  g->tile_elems = (size_t)tile;
+  g->slot_elems = (size_t)slot;
+  return 1;
 }
 
 static int depthwise_applicable(const convcl_context *ctx, const convcl_problem *p) {
-  (void)ctx;
-  return !p->transposed && p->groups == p->c;
+  geometry g;
+  return !p->transposed && p->groups == p->c && get_geometry(ctx, p, &g);
 }
 
 static int depthwise_preferred(const convcl_context *ctx, const convcl_problem *p) {
@@ -84,7 +107,7 @@ static int depthwise_preferred(const convcl_context *ctx, const convcl_problem *
 
 static size_t depthwise_workspace(const convcl_context *ctx, const convcl_problem *p) {
   geometry g;
-  get_geometry(ctx, p, &g);
+  if (!get_geometry(ctx, p, &g)) return 0;
   return (size_t)g.threads * g.slot_elems * sizeof(float);
 }
 
@@ -104,6 +127,7 @@ static convcl_status depthwise_create(convcl_plan *plan, const float *weights, c
   depthwise_plan *dp = calloc(1, sizeof *dp);
   if (!dp) return convcl_error(CONVCL_ERROR_OUT_OF_MEMORY, "cannot allocate a CPU plan");
   plan->impl = dp;
+  /* applicable() checked that the geometry fits. */
   get_geometry(plan->ctx, p, &dp->g);
   dp->weights = malloc((size_t)p->weight_elems * sizeof(float));
   if (p->has_bias) dp->bias = malloc((size_t)p->k * sizeof(float));
