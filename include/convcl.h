@@ -264,8 +264,9 @@ CONVCL_API convcl_status convcl_context_finish(convcl_context *ctx);
 
 typedef enum convcl_algo {
   CONVCL_ALGO_AUTO = 0,
-  CONVCL_ALGO_DIRECT,        /* generic direct (gather form for transposed); applicable wherever the
-                               device's index range allows (OpenCL: 32-bit coordinates) */
+  CONVCL_ALGO_DIRECT,        /* generic direct (gather form for transposed); applicable where its
+                               index tables fit the CPU workspace budget, or its coordinates 32
+                               bits (OpenCL) */
   CONVCL_ALGO_IMPLICIT_GEMM, /* convolution as a tiled GEMM over packed weights, no im2col buffer */
   CONVCL_ALGO_DEPTHWISE,     /* groups == in_channels: one filter per channel, vectorized along W */
   CONVCL_ALGO_TRANSPOSED_GEMM, /* transposed as GEMMs over packed weights, no zero insertion */

@@ -156,6 +156,14 @@ static inline int64_t convcl_cpu_source_index(convcl_padding_mode mode, int64_t 
 /* The fused ReLU; NaN stays NaN, as in torch.relu. */
 static inline float convcl_cpu_relu(float v) { return v < 0.0f ? 0.0f : v; }
 
+/* The most workspace a CPU plan may hold, all threads together: 16 MiB, or a quarter of
+ * the input and output bytes when that is more (issue 5's bound). Solvers block their
+ * work to stay within it, or decline layers where they cannot. */
+static inline size_t convcl_cpu_workspace_budget(const convcl_problem *p) {
+  const size_t io = (size_t)(p->input_elems + p->output_elems) * sizeof(float);
+  return io / 4 > ((size_t)16 << 20) ? io / 4 : ((size_t)16 << 20);
+}
+
 extern const convcl_solver convcl_cpu_direct;
 extern const convcl_solver convcl_cpu_transposed_gemm;
 /* host/cpu/depthwise.c: depthwise for AUTO (small multipliers) and for every multiplier. */

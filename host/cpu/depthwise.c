@@ -25,6 +25,8 @@
  * it the implicit GEMM, whose tiles then fill with the multiplier's channels, wins
  * (measured: 3.6x faster here at multiplier 2, 0.9x at 8, 0.55x at 16). */
 #define AUTO_MAX_MULTIPLIER 4
+/* The most flat outputs per kept output the solver computes (see get_geometry). */
+#define FLAT_WASTE_MAX 4
 
 typedef struct geometry {
   int64_t wp;        /* padded width read: (OW - 1) * SW + (KW - 1) * DW + 1 */
@@ -55,9 +57,10 @@ static int64_t add(int64_t a, int64_t b) {
   return a < 0 || b < 0 || b > INT64_MAX - a ? -1 : a + b;
 }
 
-/* The task geometry for p; 0 when a size it forms (as extreme strides or dilations
- * make) passes int64 or the threads' tiles pass the address space, so the solver does
- * not apply. */
+/* The task geometry for p; 0 when a size it forms passes int64 or the threads' tiles
+ * pass the CPU workspace budget, as extreme strides, dilations or padding make them
+ * (a tile row spans the padded width), so the solver does not apply and another one,
+ * whose work follows the FLOPs, takes the layer. */
 static int get_geometry(const convcl_context *ctx, const convcl_problem *p, geometry *g) {
   g->threads = convcl_pool_threads(convcl_cpu_pool(ctx));
   const int64_t sh = p->stride[1], sw = p->stride[2];
@@ -67,6 +70,10 @@ static int get_geometry(const convcl_context *ctx, const convcl_problem *p, geom
   const int64_t sh_wt = mul(sh, g->wt);
   if (g->wp < 0 || g->wt < 0 || sh_wt < 0) return 0;
   g->pitch = sh_wt / sw;
+  /* The flat loop computes pitch outputs per output row and keeps OW of them: about SH
+   * times the work. Past FLAT_WASTE_MAX times (large H strides), other solvers, whose
+   * work follows the FLOPs, take the layer. */
+  if (g->pitch > mul(FLAT_WASTE_MAX, add(p->out[2], kw_span))) return 0;
   const int64_t per_row = add(mul(p->kernel[0], sh_wt), g->pitch);
   if (per_row < 0) return 0;
   int64_t rows = (int64_t)(TILE_BYTES / sizeof(float)) / (per_row > 0 ? per_row : 1);
@@ -88,9 +95,8 @@ static int get_geometry(const convcl_context *ctx, const convcl_problem *p, geom
   const int64_t tile =
       add(add(mul(mul(p->kernel[0], g->tile_rows), g->wt), mul(sh - 1, g->wt)), kw_span);
   const int64_t slot = add(tile, mul(rows, g->pitch));
-  if (slot < 0 || mul(slot, g->threads) < 0 ||
-      (uint64_t)mul(slot, g->threads) > SIZE_MAX / sizeof(float))
-    return 0;
+  const int64_t floats = mul(slot, g->threads);
+  if (floats < 0 || (uint64_t)floats > convcl_cpu_workspace_budget(p) / sizeof(float)) return 0;
   g->tile_elems = (size_t)tile;
   g->slot_elems = (size_t)slot;
   return 1;

@@ -1,7 +1,8 @@
 /* The generic CPU solver: every convolution and transposed convolution, any padding
  * mode. Per spatial dimension a gather table maps (output index, tap) to the input
  * index or -1, which folds stride, dilation, padding modes and the transposed
- * gather form into one loop nest. One task per (batch, output channel) plane. */
+ * gather form into one loop nest. One task per (batch, output channel) plane. The
+ * tables count as the plan's workspace. */
 #include "cpu.h"
 
 #include <stdlib.h>
@@ -124,15 +125,36 @@ static convcl_status direct_run(convcl_plan *plan, const float *input, float *ou
   return CONVCL_OK;
 }
 
+/* The gather tables' bytes (one entry per output index and tap, per dimension), or 0
+ * when they pass the CPU workspace budget: a transposed layer's output and kernel may
+ * both be long where its FLOPs are few. */
+static size_t table_bytes(const convcl_problem *p) {
+  const size_t budget = convcl_cpu_workspace_budget(p) / sizeof(int64_t);
+  size_t entries = 0;
+  for (int i = 0; i < 3; i++) {
+    if (p->kernel[i] > 0 && (uint64_t)p->out[i] > budget / (uint64_t)p->kernel[i]) return 0;
+    entries += (size_t)(p->out[i] * p->kernel[i]);
+    if (entries > budget) return 0;
+  }
+  return entries * sizeof(int64_t);
+}
+
+/* Every convolution whose gather tables fit the budget: all but such extreme layers,
+ * which the implicit GEMM and the transposed GEMM still take. */
 static int direct_applicable(const convcl_context *ctx, const convcl_problem *p) {
-  (void)ctx, (void)p;
-  return 1;
+  (void)ctx;
+  return table_bytes(p) > 0;
+}
+
+static size_t direct_workspace(const convcl_context *ctx, const convcl_problem *p) {
+  (void)ctx;
+  return table_bytes(p);
 }
 
 const convcl_solver convcl_cpu_direct = {
     .algo = CONVCL_ALGO_DIRECT,
     .applicable = direct_applicable,
-    .workspace = NULL,
+    .workspace = direct_workspace,
     .create = direct_create,
     .run = direct_run,
     .destroy = direct_destroy,

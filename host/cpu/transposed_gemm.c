@@ -35,10 +35,6 @@ enum { KC_MAX = 256, NC_MAX = 256, ROWS_TARGET = 256 };
  * this many output rows per row block the shared input rows cost too much. */
 enum { ROWS_MIN = 64, OUT_ROWS_MIN = 8 };
 
-/* The workspace of all threads together stays below the larger of this and a quarter
- * of the input and output bytes. */
-#define MIN_BUDGET ((size_t)16 << 20)
-
 typedef struct blocking {
   int64_t cg, kg, taps, npos; /* per group: C / groups, K / groups, R, P */
   int64_t kc;                 /* Cg split into equal blocks of at most KC_MAX */
@@ -106,8 +102,7 @@ static void plan_blocking(const convcl_problem *p, const convcl_cpu_isa *isa, in
    * divide NC_MAX). */
   b->nc = min64(NC_MAX / b->xstep, ceil_div(b->npos, b->xstep)) * b->xstep;
   set_slots(threads, b);
-  const size_t io = (size_t)(p->input_elems + p->output_elems) * sizeof(float);
-  const size_t budget = io / 4 > MIN_BUDGET ? io / 4 : MIN_BUDGET;
+  const size_t budget = convcl_cpu_workspace_budget(p);
   /* Over budget: narrower P chunks first (they only cost loop overhead), then fewer
    * channels per task. */
   while ((size_t)b->slots * b->slot_bytes > budget && (b->nc > b->xstep || b->ocb > 1)) {
