@@ -25,8 +25,10 @@
  * it the implicit GEMM, whose tiles then fill with the multiplier's channels, wins
  * (measured: 3.6x faster here at multiplier 2, 0.9x at 8, 0.55x at 16). */
 #define AUTO_MAX_MULTIPLIER 4
-/* The most flat outputs per kept output the solver computes (see get_geometry). */
+/* The most flat outputs per output row the solver computes: FLAT_WASTE_MAX per kept
+ * output and FLAT_SLACK more (see get_geometry). */
 #define FLAT_WASTE_MAX 4
+#define FLAT_SLACK 64
 
 typedef struct geometry {
   int64_t wp;        /* padded width read: (OW - 1) * SW + (KW - 1) * DW + 1 */
@@ -70,10 +72,11 @@ static int get_geometry(const convcl_context *ctx, const convcl_problem *p, geom
   const int64_t sh_wt = mul(sh, g->wt);
   if (g->wp < 0 || g->wt < 0 || sh_wt < 0) return 0;
   g->pitch = sh_wt / sw;
-  /* The flat loop computes pitch outputs per output row and keeps OW of them: about SH
-   * times the work. Past FLAT_WASTE_MAX times (large H strides), other solvers, whose
-   * work follows the FLOPs, take the layer. */
-  if (g->pitch > mul(FLAT_WASTE_MAX, add(p->out[2], kw_span))) return 0;
+  /* The flat loop computes pitch outputs per output row and keeps OW of them: SH times
+   * the row's span over its W stride, plus the kernel's reach. Past FLAT_WASTE_MAX times
+   * OW, and FLAT_SLACK more for narrow rows (large H strides, kernels or dilations
+   * against few outputs), other solvers, whose work follows the FLOPs, take the layer. */
+  if (g->pitch > add(mul(FLAT_WASTE_MAX, p->out[2]), FLAT_SLACK)) return 0;
   const int64_t per_row = add(mul(p->kernel[0], sh_wt), g->pitch);
   if (per_row < 0) return 0;
   int64_t rows = (int64_t)(TILE_BYTES / sizeof(float)) / (per_row > 0 ? per_row : 1);
