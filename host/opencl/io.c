@@ -52,7 +52,6 @@ static convcl_status run_in_place(convcl_plan *plan, const float *input, float *
                 y = {.ctx = plan->ctx, .shape = p->output_shape, .elems = p->output_elems};
   const size_t in_bytes = (size_t)p->input_elems * sizeof(float),
                out_bytes = (size_t)p->output_elems * sizeof(float);
-  /* Plans never exceed the largest allocation (convcl_plan_make refuses them). */
   cl_int err;
   convcl_status st = CONVCL_OK;
   /* CL_MEM_USE_HOST_PTR takes a non-const pointer; the kernels only read input. */
