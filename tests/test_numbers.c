@@ -17,10 +17,7 @@
  * the caller's floating-point control register (MXCSR on x86) as it found it.
  *
  * Exits 0 when all pass, 77 when mode is opencl and no OpenCL device opens. */
-#include "convcl.h"
-#include "convcl_ref.h"
-#include "internal.h"
-#include "testutil.h"
+#include "expected.h"
 
 #include <float.h>
 #include <stdint.h>
@@ -34,21 +31,6 @@
  * low six are sticky exception flags that any NaN-producing operation sets. */
 #define MXCSR_CONTROL 0xffc0u
 #endif
-
-#define UNIT_ROUNDOFF (1.0 / 16777216.0)
-
-/* test_parity's tolerance factors: Winograd's transforms round too, and its bound uses
- * the largest magnitude of the element's output plane (see test_parity.c). */
-static double bound_factor(convcl_algo algo) {
-  switch (algo) {
-    case CONVCL_ALGO_WINOGRAD_2X2:
-      return 2.0;
-    case CONVCL_ALGO_WINOGRAD_4X4:
-      return 16.0;
-    default:
-      return 1.0;
-  }
-}
 
 /* A layer; fields left 0 take the default in brackets: rank [2], batch [1],
  * in_channels [3], out_channels [4], groups [1], size [6], kernel [3], stride [1],
@@ -324,13 +306,6 @@ static void inject(problem *pr, injection what) {
   }
 }
 
-static float *abs_copy(const float *v, size_t n) {
-  float *r = malloc(n * sizeof *r);
-  if (r != NULL)
-    for (size_t i = 0; i < n; i++) r[i] = fabsf(v[i]);
-  return r;
-}
-
 static convcl_status problem_init(problem *pr, injection what) {
   convcl_status st = convcl_conv_weight_shape(&pr->desc, &pr->weight_shape);
   if (st == CONVCL_OK)
@@ -340,8 +315,7 @@ static convcl_status problem_init(problem *pr, injection what) {
   pr->input_elems = tu_elems(&pr->input_shape);
   pr->weight_elems = tu_elems(&pr->weight_shape);
   pr->output_elems = tu_elems(&pr->output_shape);
-  pr->terms = pr->desc.in_channels / pr->desc.groups;
-  for (int i = 0; i < pr->desc.spatial_dims; i++) pr->terms *= pr->desc.kernel[i];
+  pr->terms = tu_terms(&pr->desc);
   pr->input = malloc(pr->input_elems * sizeof(float));
   pr->weight = malloc(pr->weight_elems * sizeof(float));
   pr->want = malloc(pr->output_elems * sizeof(float));
@@ -356,27 +330,8 @@ static convcl_status problem_init(problem *pr, injection what) {
   for (size_t i = 0; i < pr->weight_elems; i++) pr->weight[i] = rng_unit();
   for (size_t i = 0; pr->bias && i < k; i++) pr->bias[i] = rng_unit();
   inject(pr, what);
-  st = convcl_ref_conv(&pr->desc, &pr->input_shape, pr->input, pr->weight, pr->bias, pr->want);
-  if (st != CONVCL_OK) return st;
-  float *ax = abs_copy(pr->input, pr->input_elems);
-  float *aw = abs_copy(pr->weight, pr->weight_elems);
-  float *ab = pr->bias ? abs_copy(pr->bias, k) : NULL;
-  if (!ax || !aw || (pr->bias && !ab))
-    st = CONVCL_ERROR_OUT_OF_MEMORY;
-  else
-    st = convcl_ref_conv(&pr->desc, &pr->input_shape, ax, aw, ab, pr->mag);
-  free(ax);
-  free(aw);
-  free(ab);
-  const size_t plane =
-      pr->output_elems / (size_t)(pr->output_shape.dims[0] * pr->output_shape.dims[1]);
-  for (size_t p0 = 0; p0 < pr->output_elems; p0 += plane) {
-    float top = 0.0f;
-    for (size_t i = p0; i < p0 + plane; i++)
-      if (isfinite(pr->mag[i]) && pr->mag[i] > top) top = pr->mag[i];
-    for (size_t i = p0; i < p0 + plane; i++) pr->plane_mag[i] = top;
-  }
-  return st;
+  return tu_expect(&pr->desc, &pr->input_shape, &pr->output_shape, pr->input, pr->weight, pr->bias,
+                   pr->want, pr->mag, pr->plane_mag);
 }
 
 static const char *classify(float v) {
@@ -394,10 +349,7 @@ static int run_algo(convcl_context *ctx, const char *name, convcl_algo algo, int
                     problem *pr) {
   convcl_plan *plan = NULL;
   convcl_status st =
-      algo == CONVCL_ALGO_AUTO
-          ? convcl_plan_create(ctx, &pr->desc, &pr->input_shape, pr->weight, pr->bias, algo, &plan)
-          : convcl_plan_create_variant(ctx, &pr->desc, &pr->input_shape, pr->weight, pr->bias, algo,
-                                       variant, &plan);
+      tu_plan_create(ctx, &pr->desc, &pr->input_shape, pr->weight, pr->bias, algo, variant, &plan);
   if (st == CONVCL_ERROR_ALGO_NOT_APPLICABLE && algo != CONVCL_ALGO_AUTO) return -1;
   char what[256];
   snprintf(what, sizeof what, "%s %s/%d", name, convcl_algo_name(algo), variant);
@@ -430,8 +382,8 @@ static int run_algo(convcl_context *ctx, const char *name, convcl_algo algo, int
     printf("    run: %s: %s\n", convcl_status_string(st), convcl_last_error());
     return 1;
   }
-  const double alg = bound_factor(ran);
-  const double factor = alg * (double)(pr->terms + 3) * UNIT_ROUNDOFF;
+  const double alg = tu_bound_factor(ran);
+  const double factor = alg * (double)(pr->terms + 3) * TU_UNIT_ROUNDOFF;
   const float *mag = alg > 1.0 ? pr->plane_mag : pr->mag;
   size_t bad = 0, first = 0;
   for (size_t i = 0; i < pr->output_elems; i++) {

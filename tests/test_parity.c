@@ -4,10 +4,7 @@
  *   test_parity cpu|opencl [RANDOM_COUNT [SEED]]
  *
  * Exits 0 when all pass, 77 when mode is opencl and no OpenCL device opens. */
-#include "convcl.h"
-#include "convcl_ref.h"
-#include "internal.h"
-#include "testutil.h"
+#include "expected.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -18,49 +15,6 @@
  * under the sanitizers; the random sweep's default count and seed: */
 #define RANDOM_COUNT 1000
 #define RANDOM_SEED 20240601u
-
-/* Tolerance, per output element: |got - ref| <= (n + 3) * 2^-24 * mag, where n is
- * the number of products summed into an element (channels/groups * kernel volume)
- * and mag = |bias| + sum |x * w| over its terms, computed by running the
- * reference on |x|, |w| and |bias|. This is the standard a priori bound of a float32
- * dot product of n terms plus a bias, gamma_(n+1) = (n+1)u/(1-(n+1)u), in any
- * summation order (with or without FMA), plus the reference's own final rounding u;
- * n stays below a few hundred here so the 1/(1-nu) factor is below 1 + 1e-4 and
- * the +3 covers it. It holds for every algorithm that sums the products themselves
- * (direct, implicit GEMM, depthwise, gather or scatter transposed); transform-based
- * algorithms (Winograd, FFT) round in the transforms and need their own stated
- * bound. A wrong, missing or doubled term moves an element by about mag/n, which
- * is orders of magnitude above this bound; an element with mag 0 must be exact.
- * A fused ReLU (the reference applies it as well) keeps the bound: |relu(a) - relu(b)|
- * <= |a - b|. */
-#define UNIT_ROUNDOFF (1.0 / 16777216.0)
-
-/* Winograd F(m x m, 3x3) also rounds in its transforms, and those mix the whole
- * (m + 2)^2 input patch of an output tile and amplify it: the rows of |B^T|, |G| and
- * |A^T| sum to at most 2, 1.5 and 3 for F(2x2) and 10, 1 and 19 for F(4x4). So an
- * element's own mag does not bound its error (a corner element that reads mostly
- * padding has a small mag, its tile-mates do not), and the transform errors, a few u
- * times those amplified magnitudes, do not grow with n as the dot-product part does.
- * For these algorithms the bound uses the largest mag of the element's output plane
- * (n, k) and this factor. Measured with uniform [-1, 1) data, the worst ratio of
- * error to the unscaled plane bound was 3.1 (F4) and 0.25 (F2), both at n = 9 (one
- * channel per group) over the named cases and 3000 random ones; on ResNet-50-like
- * layers (C = K = 64..512, 56x56..7x7, pad 1) F(4x4) gave max|err| / max|out| of
- * 6.9e-6..1.1e-5 and at most 39 u * max mag (F(2x2): 3.0e-7..6.0e-7 and 1.1 u * max
- * mag, as implicit GEMM's 0.5..1.5). The factors leave a 5x to 8x margin; OpenCL's
- * kernels, which order the transforms' operations differently, reached 6.1 (F4) and
- * 0.45 (F2) over 3000 random cases each (Cg 1..300), a 2.6x and 4.4x margin. A wrong
- * or missing term still moves an element by about mag / n, far above them. */
-static double bound_factor(convcl_algo algo) {
-  switch (algo) {
-    case CONVCL_ALGO_WINOGRAD_2X2:
-      return 2.0;
-    case CONVCL_ALGO_WINOGRAD_4X4:
-      return 16.0;
-    default:
-      return 1.0;
-  }
-}
 
 /* A test case. Every field left 0 takes the default in brackets, so a named case
  * spells out only what it is about (the NNPACK tester pattern):
@@ -1288,13 +1242,6 @@ static void fill_random(float *v, size_t n) {
   for (size_t i = 0; i < n; i++) v[i] = rng_unit();
 }
 
-static float *abs_copy(const float *v, size_t n) {
-  float *r = malloc(n * sizeof *r);
-  if (r != NULL)
-    for (size_t i = 0; i < n; i++) r[i] = fabsf(v[i]);
-  return r;
-}
-
 /* Random data, the reference output and the per-element magnitude bound. */
 static convcl_status problem_init(problem *pr) {
   convcl_shape weight_shape;
@@ -1304,8 +1251,7 @@ static convcl_status problem_init(problem *pr) {
   pr->input_elems = tu_elems(&pr->input_shape);
   pr->weight_elems = tu_elems(&weight_shape);
   pr->output_elems = tu_elems(&pr->output_shape);
-  pr->terms = pr->desc.in_channels / pr->desc.groups;
-  for (int i = 0; i < pr->desc.spatial_dims; i++) pr->terms *= pr->desc.kernel[i];
+  pr->terms = tu_terms(&pr->desc);
   pr->input = malloc(pr->input_elems * sizeof(float));
   pr->weight = malloc(pr->weight_elems * sizeof(float));
   pr->want = malloc(pr->output_elems * sizeof(float));
@@ -1319,27 +1265,8 @@ static convcl_status problem_init(problem *pr) {
   fill_random(pr->input, pr->input_elems);
   fill_random(pr->weight, pr->weight_elems);
   if (pr->bias) fill_random(pr->bias, (size_t)out_channels);
-  tu_poison(pr->want, pr->output_elems);
-  st = convcl_ref_conv(&pr->desc, &pr->input_shape, pr->input, pr->weight, pr->bias, pr->want);
-  if (st != CONVCL_OK) return st;
-  float *ax = abs_copy(pr->input, pr->input_elems);
-  float *aw = abs_copy(pr->weight, pr->weight_elems);
-  float *ab = pr->bias ? abs_copy(pr->bias, (size_t)out_channels) : NULL;
-  if (!ax || !aw || (pr->bias && !ab))
-    st = CONVCL_ERROR_OUT_OF_MEMORY;
-  else
-    st = convcl_ref_conv(&pr->desc, &pr->input_shape, ax, aw, ab, pr->mag);
-  free(ax);
-  free(aw);
-  free(ab);
-  const size_t plane =
-      pr->output_elems / (size_t)(pr->output_shape.dims[0] * pr->output_shape.dims[1]);
-  for (size_t p0 = 0; p0 < pr->output_elems; p0 += plane) {
-    float top = 0.0f;
-    for (size_t i = p0; i < p0 + plane; i++) top = pr->mag[i] > top ? pr->mag[i] : top;
-    for (size_t i = p0; i < p0 + plane; i++) pr->plane_mag[i] = top;
-  }
-  return st;
+  return tu_expect(&pr->desc, &pr->input_shape, &pr->output_shape, pr->input, pr->weight, pr->bias,
+                   pr->want, pr->mag, pr->plane_mag);
 }
 
 static void report(const char *name, const char *what, const problem *pr) {
@@ -1353,10 +1280,7 @@ static int run_algo(convcl_context *ctx, const char *name, convcl_algo algo, int
                     problem *pr) {
   convcl_plan *plan = NULL;
   convcl_status st =
-      algo == CONVCL_ALGO_AUTO
-          ? convcl_plan_create(ctx, &pr->desc, &pr->input_shape, pr->weight, pr->bias, algo, &plan)
-          : convcl_plan_create_variant(ctx, &pr->desc, &pr->input_shape, pr->weight, pr->bias, algo,
-                                       variant, &plan);
+      tu_plan_create(ctx, &pr->desc, &pr->input_shape, pr->weight, pr->bias, algo, variant, &plan);
   if (st == CONVCL_ERROR_ALGO_NOT_APPLICABLE && algo != CONVCL_ALGO_AUTO) return -1;
   char what[64];
   snprintf(what, sizeof what, "%s/%d", convcl_algo_name(algo), variant);
@@ -1376,8 +1300,8 @@ static int run_algo(convcl_context *ctx, const char *name, convcl_algo algo, int
     printf("    run: %s: %s\n", convcl_status_string(st), convcl_last_error());
     return 1;
   }
-  const double alg = bound_factor(ran);
-  const double factor = alg * (double)(pr->terms + 3) * UNIT_ROUNDOFF;
+  const double alg = tu_bound_factor(ran);
+  const double factor = alg * (double)(pr->terms + 3) * TU_UNIT_ROUNDOFF;
   const float *mag = alg > 1.0 ? pr->plane_mag : pr->mag;
   size_t worst = 0, bad = 0;
   double worst_excess = -INFINITY;
