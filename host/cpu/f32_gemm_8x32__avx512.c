@@ -44,11 +44,18 @@ static inline __attribute__((always_inline)) void store_row(float *row, __m512 l
  * loads could cross the end of the caller's array); masked loads cost an ALU uop on
  * the FMA ports, so full tiles use plain loads. prefetch: B is read in place and the
  * next 32 columns of each row, which the caller multiplies next and no hardware
- * prefetcher sees coming across kc separate rows, are fetched meanwhile. */
+ * prefetcher sees coming across kc separate rows, are fetched meanwhile. half: n <= 16,
+ * so only the low vector of each row is computed, at half the multiply-adds: the last
+ * tile of a row of positions is often that narrow (14 x 14 = 6 x 32 + 4 columns). */
+#define STEP(i)                               \
+  ai = _mm512_set1_ps(a[i]);                  \
+  c##i##l = _mm512_fmadd_ps(ai, bl, c##i##l); \
+  if (!half) c##i##h = _mm512_fmadd_ps(ai, bh, c##i##h)
+
 static inline __attribute__((always_inline)) void kernel(size_t kc, const float *a, const float *b,
                                                          size_t ldb, float *c, size_t ldc, size_t m,
                                                          size_t n, const float *bias, int flags,
-                                                         int masked, int prefetch) {
+                                                         int masked, int prefetch, int half) {
   const __mmask16 mlo = column_mask(n, 0), mhi = column_mask(n, 16);
   __m512 c0l = _mm512_setzero_ps(), c0h = _mm512_setzero_ps();
   __m512 c1l = _mm512_setzero_ps(), c1h = _mm512_setzero_ps();
@@ -59,43 +66,27 @@ static inline __attribute__((always_inline)) void kernel(size_t kc, const float 
   __m512 c6l = _mm512_setzero_ps(), c6h = _mm512_setzero_ps();
   __m512 c7l = _mm512_setzero_ps(), c7h = _mm512_setzero_ps();
   for (size_t k = 0; k < kc; k++) {
-    __m512 bl, bh;
+    __m512 bl, bh = _mm512_setzero_ps();
     if (masked) {
       bl = _mm512_maskz_loadu_ps(mlo, b);
-      bh = _mm512_maskz_loadu_ps(mhi, b + 16);
+      if (!half) bh = _mm512_maskz_loadu_ps(mhi, b + 16);
     } else {
       bl = _mm512_loadu_ps(b);
-      bh = _mm512_loadu_ps(b + 16);
+      if (!half) bh = _mm512_loadu_ps(b + 16);
     }
     if (prefetch) {
       _mm_prefetch((const char *)(b + 32), _MM_HINT_T0);
       _mm_prefetch((const char *)(b + 48), _MM_HINT_T0);
     }
     __m512 ai;
-    ai = _mm512_set1_ps(a[0]);
-    c0l = _mm512_fmadd_ps(ai, bl, c0l);
-    c0h = _mm512_fmadd_ps(ai, bh, c0h);
-    ai = _mm512_set1_ps(a[1]);
-    c1l = _mm512_fmadd_ps(ai, bl, c1l);
-    c1h = _mm512_fmadd_ps(ai, bh, c1h);
-    ai = _mm512_set1_ps(a[2]);
-    c2l = _mm512_fmadd_ps(ai, bl, c2l);
-    c2h = _mm512_fmadd_ps(ai, bh, c2h);
-    ai = _mm512_set1_ps(a[3]);
-    c3l = _mm512_fmadd_ps(ai, bl, c3l);
-    c3h = _mm512_fmadd_ps(ai, bh, c3h);
-    ai = _mm512_set1_ps(a[4]);
-    c4l = _mm512_fmadd_ps(ai, bl, c4l);
-    c4h = _mm512_fmadd_ps(ai, bh, c4h);
-    ai = _mm512_set1_ps(a[5]);
-    c5l = _mm512_fmadd_ps(ai, bl, c5l);
-    c5h = _mm512_fmadd_ps(ai, bh, c5h);
-    ai = _mm512_set1_ps(a[6]);
-    c6l = _mm512_fmadd_ps(ai, bl, c6l);
-    c6h = _mm512_fmadd_ps(ai, bh, c6h);
-    ai = _mm512_set1_ps(a[7]);
-    c7l = _mm512_fmadd_ps(ai, bl, c7l);
-    c7h = _mm512_fmadd_ps(ai, bh, c7h);
+    STEP(0);
+    STEP(1);
+    STEP(2);
+    STEP(3);
+    STEP(4);
+    STEP(5);
+    STEP(6);
+    STEP(7);
     a += 8;
     b += ldb;
   }
@@ -108,17 +99,23 @@ static inline __attribute__((always_inline)) void kernel(size_t kc, const float 
   if (m > 6) store_row(c + 6 * ldc, c6l, c6h, mlo, mhi, bias, 6, flags);
   if (m > 7) store_row(c + 7 * ldc, c7l, c7h, mlo, mhi, bias, 7, flags);
 }
+#undef STEP
 
 void convcl_f32_gemm_8x32__avx512(size_t kc, const float *a, const float *b, float *c, size_t ldc,
                                   size_t m, size_t n, const float *bias, int flags) {
-  kernel(kc, a, b, 32, c, ldc, m, n, bias, flags, 0, 0);
+  if (n <= 16)
+    kernel(kc, a, b, 32, c, ldc, m, n, bias, flags, 0, 0, 1);
+  else
+    kernel(kc, a, b, 32, c, ldc, m, n, bias, flags, 0, 0, 0);
 }
 
 void convcl_f32_gemm_8x32__avx512_strided(size_t kc, const float *a, const float *b, size_t ldb,
                                           float *c, size_t ldc, size_t m, size_t n,
                                           const float *bias, int flags) {
   if (n == 32)
-    kernel(kc, a, b, ldb, c, ldc, m, n, bias, flags, 0, 1);
+    kernel(kc, a, b, ldb, c, ldc, m, n, bias, flags, 0, 1, 0);
+  else if (n <= 16)
+    kernel(kc, a, b, ldb, c, ldc, m, n, bias, flags, 1, 0, 1);
   else
-    kernel(kc, a, b, ldb, c, ldc, m, n, bias, flags, 1, 0);
+    kernel(kc, a, b, ldb, c, ldc, m, n, bias, flags, 1, 0, 0);
 }
