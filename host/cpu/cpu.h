@@ -41,6 +41,18 @@ typedef void (*convcl_f32_gemm_strided_fn)(size_t kc, const float *a, const floa
                                            float *c, size_t ldc, size_t m, size_t n,
                                            const float *bias, int flags);
 
+/* A stretch of one row of a packed B tile (host/cpu/igemm.c) whose source is regular:
+ * len floats from plane[src], plane[src + step], ... (src -1: zeros) to row[dst]. */
+typedef struct convcl_pack_run {
+  int64_t dst, src, step;
+  int32_t len;
+} convcl_pack_run;
+
+/* Writes one row of a packed B tile: each of the count runs, in order, from one input
+ * plane. */
+typedef void (*convcl_pack_row_fn)(float *row, const float *plane, const convcl_pack_run *runs,
+                                   int64_t count);
+
 /* Winograd F(m x m, 3x3) tile transforms (host/cpu/f32_winograd_transforms.h) over a run
  * of 1..CONVCL_WINOGRAD_LANES tiles side by side in one tile row; alpha = m + 2 and
  * xi = i * alpha + j numbers the alpha x alpha transformed elements.
@@ -80,9 +92,7 @@ typedef struct convcl_cpu_isa {
   int fma_per_cycle; /* multiply-adds per cycle and core the microkernel reaches, roughly */
   convcl_f32_gemm_fn gemm;
   convcl_f32_gemm_strided_fn gemm_strided;
-  /* dst[e] = src[2 * e] for e < n, reading nothing past src[2 * (n - 1)]: packing for
-   * stride-2 layers. */
-  void (*pack_s2)(float *dst, const float *src, size_t n);
+  convcl_pack_row_fn pack_row;
   const struct convcl_winograd_fns *winograd;
 } convcl_cpu_isa;
 
@@ -113,8 +123,10 @@ void convcl_f32_gemm_8x12__neon_strided(size_t kc, const float *a, const float *
                                         float *c, size_t ldc, size_t m, size_t n, const float *bias,
                                         int flags);
 
-void convcl_f32_pack_s2__scalar(float *dst, const float *src, size_t n);
-void convcl_f32_pack_s2__avx512(float *dst, const float *src, size_t n);
+void convcl_f32_pack_row__scalar(float *row, const float *plane, const convcl_pack_run *runs,
+                                 int64_t count);
+void convcl_f32_pack_row__avx512(float *row, const float *plane, const convcl_pack_run *runs,
+                                 int64_t count);
 
 /* host/cpu/gemm.c: pointwise (1x1, stride 1, unpadded) convolutions as one GEMM per image
  * and group with the input as B in place; for AUTO where that is faster, and for all. */

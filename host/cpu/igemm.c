@@ -39,14 +39,6 @@ typedef struct blocking {
   size_t slot_bytes;               /* one thread's workspace, see slot_parts */
 } blocking;
 
-/* A stretch of one B-tile row whose source is regular: len columns from input offset
- * src with stride step (src -1: zeros), starting at dst in the packed tile. Runs never
- * cross a panel boundary, so each is one straight copy. */
-typedef struct run {
-  int64_t dst, src, step;
-  int32_t len;
-} run;
-
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static size_t align64(size_t bytes) { return (bytes + 63) / 64 * 64; }
@@ -54,7 +46,7 @@ static size_t align64(size_t bytes) { return (bytes + 63) / 64 * 64; }
 /* A slot holds the B tile and the runs of the current tap (at most one per column). */
 static void slot_parts(const blocking *b, size_t *tile, size_t *runs) {
   *tile = align64((size_t)(b->kc * b->nc) * sizeof(float));
-  *runs = align64((size_t)b->nc * sizeof(run));
+  *runs = align64((size_t)b->nc * sizeof(convcl_pack_run));
 }
 
 /* Estimated cycles of the slowest thread for a split: every task multiplies its
@@ -211,14 +203,14 @@ static convcl_status igemm_create(convcl_plan *plan, const float *weights, const
 
 /* Collects the runs of one tap, in column order. */
 typedef struct run_list {
-  run *runs;
+  convcl_pack_run *runs; /* dst: offsets in a packed row, so runs never cross a panel */
   int64_t count;
   int64_t nr, kc; /* panel width and rows of the tile the runs address */
 } run_list;
 
 /* Extends the last run by len columns from src with stride step if they continue it
  * with one stride; returns 0 (and changes nothing) if they do not. */
-static int extend_run(run *last, int64_t src, int64_t len, int64_t step) {
+static int extend_run(convcl_pack_run *last, int64_t src, int64_t len, int64_t step) {
   const int64_t s = last->len > 1 ? last->step : src - last->src;
   if (src != last->src + last->len * s || (len > 1 && step != s)) return 0;
   last->step = s;
@@ -233,12 +225,12 @@ static int extend_run(run *last, int64_t src, int64_t len, int64_t step) {
 static void add_run(run_list *l, int64_t col, int64_t len, int64_t src, int64_t step) {
   while (len > 0) {
     const int64_t lane = col % l->nr, take = min64(len, l->nr - lane);
-    run *last = lane != 0 && l->count > 0 ? &l->runs[l->count - 1] : NULL;
+    convcl_pack_run *last = lane != 0 && l->count > 0 ? &l->runs[l->count - 1] : NULL;
     if (last && src < 0 && last->src < 0) {
       last->len += (int32_t)take;
     } else if (!(last && src >= 0 && last->src >= 0 && extend_run(last, src, take, step))) {
-      l->runs[l->count++] =
-          (run){col / l->nr * l->kc * l->nr + lane, src < 0 ? -1 : src, step, (int32_t)take};
+      l->runs[l->count++] = (convcl_pack_run){col / l->nr * l->kc * l->nr + lane,
+                                              src < 0 ? -1 : src, step, (int32_t)take};
     }
     col += take;
     len -= take;
@@ -286,7 +278,7 @@ static void tap_runs(const convcl_problem *p, const igemm_plan *ip, int64_t tap,
  * (x: its first input channel) into NR-column panels at dst; the last panel's columns
  * past cols are zero. */
 static void pack_b(const convcl_problem *p, const igemm_plan *ip, const float *x, int64_t k0,
-                   int64_t kc, int64_t j0, int64_t cols, float *dst, run *runs) {
+                   int64_t kc, int64_t j0, int64_t cols, float *dst, convcl_pack_run *runs) {
   const int64_t cg = ip->blk.cg, nr = ip->isa->nr;
   const int64_t in_plane = p->in[0] * p->in[1] * p->in[2];
   run_list l = {runs, 0, nr, kc};
@@ -297,28 +289,7 @@ static void pack_b(const convcl_problem *p, const igemm_plan *ip, const float *x
       tap = kk / cg;
       tap_runs(p, ip, tap, j0, cols, &l);
     }
-    const float *xc = x + kk % cg * in_plane;
-    float *row = dst + r * nr;
-    for (int64_t i = 0; i < l.count; i++) {
-      const run *u = &runs[i];
-      float *d = row + u->dst;
-      if (u->src < 0) {
-        memset(d, 0, (size_t)u->len * sizeof(float));
-      } else if (u->step == 1 && u->len <= 8) {
-        /* Small outputs (7 x 7) and padded edges make runs this short, where a call to
-         * memcpy would cost more than the copy. */
-        const float *s = xc + u->src;
-        for (int32_t e = 0; e < u->len; e++) d[e] = s[e];
-      } else if (u->step == 1) {
-        memcpy(d, xc + u->src, (size_t)u->len * sizeof(float));
-      } else if (u->step == 2) {
-        /* Stride 2 is every downsampling layer: the ISA's own gather. */
-        ip->isa->pack_s2(d, xc + u->src, (size_t)u->len);
-      } else {
-        const float *s = xc + u->src;
-        for (int32_t e = 0; e < u->len; e++) d[e] = s[e * u->step];
-      }
-    }
+    ip->isa->pack_row(dst + r * nr, x + kk % cg * in_plane, runs, l.count);
   }
 }
 
@@ -362,7 +333,7 @@ static void run_task(const igemm_job *job, int64_t task, unsigned char *slot) {
   size_t tile_bytes, runs_bytes;
   slot_parts(b, &tile_bytes, &runs_bytes);
   float *tile = (float *)slot;
-  run *runs = (run *)(slot + tile_bytes);
+  convcl_pack_run *runs = (convcl_pack_run *)(slot + tile_bytes);
   for (int64_t k0 = 0; k0 < b->kdim; k0 += b->kc) {
     const int64_t kc = min64(b->kc, b->kdim - k0);
     /* The bias goes in with the first K block, the ReLU with the last. */

@@ -19,7 +19,7 @@ static const convcl_cpu_isa isas[] = {
      /* .fma_per_cycle = */ 4,
      .gemm = convcl_f32_gemm_4x16__scalar,
      .gemm_strided = convcl_f32_gemm_4x16__scalar_strided,
-     .pack_s2 = convcl_f32_pack_s2__scalar,
+     .pack_row = convcl_f32_pack_row__scalar,
      .winograd = &convcl_f32_winograd_transforms__scalar},
 #ifdef CONVCL_X86_KERNELS
     {.name = "avx2",
@@ -28,7 +28,7 @@ static const convcl_cpu_isa isas[] = {
      /* .fma_per_cycle = */ 16,
      .gemm = convcl_f32_gemm_6x16__avx2,
      .gemm_strided = convcl_f32_gemm_6x16__avx2_strided,
-     .pack_s2 = convcl_f32_pack_s2__scalar,
+     .pack_row = convcl_f32_pack_row__scalar,
      .winograd = &convcl_f32_winograd_transforms__avx2},
     {.name = "avx512",
      /* .mr = */ 8,
@@ -36,7 +36,7 @@ static const convcl_cpu_isa isas[] = {
      /* .fma_per_cycle = */ 32,
      .gemm = convcl_f32_gemm_8x32__avx512,
      .gemm_strided = convcl_f32_gemm_8x32__avx512_strided,
-     .pack_s2 = convcl_f32_pack_s2__avx512,
+     .pack_row = convcl_f32_pack_row__avx512,
      .winograd = &convcl_f32_winograd_transforms__avx512},
 #endif
 #if defined(__aarch64__)
@@ -47,7 +47,7 @@ static const convcl_cpu_isa isas[] = {
      /* .fma_per_cycle = */ 8,
      .gemm = convcl_f32_gemm_8x12__neon,
      .gemm_strided = convcl_f32_gemm_8x12__neon_strided,
-     .pack_s2 = convcl_f32_pack_s2__scalar,
+     .pack_row = convcl_f32_pack_row__scalar,
      .winograd = &convcl_f32_winograd_transforms__neon},
 #endif
 };
