@@ -305,8 +305,10 @@ static baseline_status onednn_time(int blocked, const char *device, const convcl
   const char *impl = "?";
   dnnl_primitive_desc_query(l.pd, dnnl_query_impl_info_str, 0, &impl);
   const int threads = omp_threads();
+  const char *wait = getenv("OMP_WAIT_POLICY");
   if (threads > 0)
-    snprintf(note, cap, "oneDNN %s, %d thread%s", impl, threads, threads == 1 ? "" : "s");
+    snprintf(note, cap, "oneDNN %s, %d thread%s%s%s", impl, threads, threads == 1 ? "" : "s",
+             wait ? ", OMP_WAIT_POLICY=" : "", wait ? wait : "");
   else
     snprintf(note, cap, "oneDNN %s", impl);
   result = BASELINE_MEASURED;

@@ -115,8 +115,14 @@ static void fill_line(line *l, const bench_report *r, const bench_row *row,
   l->cells[COL_BASELINE] = b ? b->name : "";
   number_cell(l, COL_BASELINE_MS, "%.4f", b ? b->median_ms : NAN);
   number_cell(l, COL_RATIO, "%.4f", b ? speed_ratio(b->median_ms, row->median_ms) : NAN);
-  /* The row's own note, then why any baseline has no figure. */
+  /* The row's own note, how this line's baseline ran, then why any baseline has no
+   * figure. */
   snprintf(l->note, sizeof l->note, "%s", row->note);
+  if (b && b->status == BASELINE_MEASURED && b->note[0]) {
+    char text[512];
+    snprintf(text, sizeof text, "%s: %s", b->name, b->note);
+    append(l->note, sizeof l->note, text);
+  }
   for (int i = 0; i < row->baseline_count; i++) {
     const bench_baseline_result *o = &row->baselines[i];
     if (o->status == BASELINE_MEASURED) continue;
