@@ -5,7 +5,9 @@
  * The accumulators are named variables, not an array, so no compiler has a reason to
  * keep them on the stack. Built with -mavx512f; only called when the CPU has it.
  * Two entry points share one body: B as a packed panel, or B in place with rows ldb
- * apart, read through the column masks so no byte past column n is touched. */
+ * apart, read through the column masks so no byte past column n is touched. A tile's
+ * last columns, where few, take narrower paths (see tile): a layer's positions rarely
+ * fill its last 32-column tile. */
 #include "cpu.h"
 
 #include <immintrin.h>
@@ -101,21 +103,98 @@ static inline __attribute__((always_inline)) void kernel(size_t kc, const float 
 }
 #undef STEP
 
+/* The tile's last n <= NARROW_MAX columns the other way round: each column is one
+ * 8-lane vector over the tile's rows (A's panel rows are contiguous), times a broadcast
+ * of B, so n columns cost n 8-lane multiply-adds per step where a 16-lane vector of
+ * mostly empty columns costs 8 (ResNet's 7 x 7 outputs: 49 = 32 + 16 + 1 columns).
+ * Two accumulators per column, for even and odd steps, keep enough multiply-adds in
+ * flight. The columns go out through a small transpose in memory; nothing past column
+ * n of B or C is touched. */
+enum { NARROW_MAX = 8 };
+
+static inline __attribute__((always_inline)) void narrow(size_t kc, const float *a, const float *b,
+                                                         size_t ldb, float *c, size_t ldc, size_t m,
+                                                         size_t n, const float *bias, int flags) {
+  __m256 even[NARROW_MAX], odd[NARROW_MAX];
+  for (size_t j = 0; j < n; j++) even[j] = odd[j] = _mm256_setzero_ps();
+  size_t k = 0;
+  for (; k + 2 <= kc; k += 2) {
+    const __m256 a0 = _mm256_loadu_ps(a + 8 * k), a1 = _mm256_loadu_ps(a + 8 * k + 8);
+    for (size_t j = 0; j < n; j++) {
+      even[j] = _mm256_fmadd_ps(a0, _mm256_set1_ps(b[k * ldb + j]), even[j]);
+      odd[j] = _mm256_fmadd_ps(a1, _mm256_set1_ps(b[(k + 1) * ldb + j]), odd[j]);
+    }
+  }
+  if (k < kc) {
+    const __m256 a0 = _mm256_loadu_ps(a + 8 * k);
+    for (size_t j = 0; j < n; j++)
+      even[j] = _mm256_fmadd_ps(a0, _mm256_set1_ps(b[k * ldb + j]), even[j]);
+  }
+  float col[NARROW_MAX][8];
+  for (size_t j = 0; j < n; j++) _mm256_storeu_ps(col[j], _mm256_add_ps(even[j], odd[j]));
+  for (size_t i = 0; i < m; i++) {
+    float *row = c + i * ldc;
+    for (size_t j = 0; j < n; j++) {
+      float v = col[j][i];
+      if (flags & CONVCL_GEMM_ACCUMULATE)
+        v += row[j];
+      else if (bias)
+        v += bias[i];
+      row[j] = flags & CONVCL_GEMM_RELU ? convcl_cpu_relu(v) : v;
+    }
+  }
+}
+
+/* narrow with n as a constant, so its loops unroll and the accumulators stay in
+ * registers. */
+static void narrow_columns(size_t kc, const float *a, const float *b, size_t ldb, float *c,
+                           size_t ldc, size_t m, size_t n, const float *bias, int flags) {
+  switch (n) {
+#define NARROW_CASE(n)                                \
+  case n:                                             \
+    narrow(kc, a, b, ldb, c, ldc, m, n, bias, flags); \
+    break;
+    NARROW_CASE(1)
+    NARROW_CASE(2)
+    NARROW_CASE(3)
+    NARROW_CASE(4)
+    NARROW_CASE(5)
+    NARROW_CASE(6)
+    NARROW_CASE(7)
+    NARROW_CASE(8)
+#undef NARROW_CASE
+  }
+}
+
+/* One call: n > 24 columns as a whole tile, 9 to 16 as the low vector, and where the
+ * rest is narrow, the first 16 as the low vector and the rest as narrow columns.
+ * in_place: B read in place (masked where a vector would pass column n). */
+static inline __attribute__((always_inline)) void tile(size_t kc, const float *a, const float *b,
+                                                       size_t ldb, float *c, size_t ldc, size_t m,
+                                                       size_t n, const float *bias, int flags,
+                                                       int in_place) {
+  if (n > 16 + NARROW_MAX) {
+    if (in_place && n == 32)
+      kernel(kc, a, b, ldb, c, ldc, m, n, bias, flags, 0, 1, 0);
+    else
+      kernel(kc, a, b, ldb, c, ldc, m, n, bias, flags, in_place, 0, 0);
+  } else if (n > 16) {
+    kernel(kc, a, b, ldb, c, ldc, m, 16, bias, flags, 0, 0, 1);
+    narrow_columns(kc, a, b + 16, ldb, c + 16, ldc, m, n - 16, bias, flags);
+  } else if (n > NARROW_MAX) {
+    kernel(kc, a, b, ldb, c, ldc, m, n, bias, flags, in_place && n < 16, 0, 1);
+  } else {
+    narrow_columns(kc, a, b, ldb, c, ldc, m, n, bias, flags);
+  }
+}
+
 void convcl_f32_gemm_8x32__avx512(size_t kc, const float *a, const float *b, float *c, size_t ldc,
                                   size_t m, size_t n, const float *bias, int flags) {
-  if (n <= 16)
-    kernel(kc, a, b, 32, c, ldc, m, n, bias, flags, 0, 0, 1);
-  else
-    kernel(kc, a, b, 32, c, ldc, m, n, bias, flags, 0, 0, 0);
+  tile(kc, a, b, 32, c, ldc, m, n, bias, flags, 0);
 }
 
 void convcl_f32_gemm_8x32__avx512_strided(size_t kc, const float *a, const float *b, size_t ldb,
                                           float *c, size_t ldc, size_t m, size_t n,
                                           const float *bias, int flags) {
-  if (n == 32)
-    kernel(kc, a, b, ldb, c, ldc, m, n, bias, flags, 0, 1, 0);
-  else if (n <= 16)
-    kernel(kc, a, b, ldb, c, ldc, m, n, bias, flags, 1, 0, 1);
-  else
-    kernel(kc, a, b, ldb, c, ldc, m, n, bias, flags, 1, 0, 0);
+  tile(kc, a, b, ldb, c, ldc, m, n, bias, flags, 1);
 }
