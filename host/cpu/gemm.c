@@ -96,21 +96,18 @@ static int gemm_applicable(const convcl_context *ctx, const convcl_problem *p) {
 /* Where it measured faster than implicit_gemm (ResNet-50's, MobileNet's and the 3D
  * suite's 1x1 layers at batch 1, AVX-512, each pair timed alternately in one process):
  * where packing B, which implicit_gemm does once per block of output channels, is a
- * large share of the work beside the multiply-adds. That is with few output channels
- * (16 and 24: 1.15-1.45x) and with 64 input channels over 64 output channels, or over any
- * number once two threads split the output channels and each packs all of B (ResNet's
- * 64 -> 256: 1.2x at 2 threads, 0.88x at one). With more of either, packed panels win
- * (128 -> 512 and 256 -> 128: 1.15x for implicit_gemm): B read in place is re-read
- * from L2 where L1 could not keep its rows. Also from 256 positions on, as the masked
- * edge tile is a large share below, and not where rows a multiple of 4 KiB apart all
- * fall in the same L1 sets. */
+ * large share of the work beside the multiply-adds: with under 64 output channels
+ * (16 and 24: 1.15-1.45x) and with 64 input channels over 64 output channels
+ * (1.1-1.35x). With more of either, packed panels win or tie (64 -> 256: 1.1x for
+ * implicit_gemm at 2 threads, 0.97x at one; 128 -> 512 and 256 -> 128: 1.15x): B read
+ * in place is re-read from L2 where L1 could not keep its rows. Also from 256 positions
+ * on, as the masked edge tile is a large share below, and not where rows a multiple of
+ * 4 KiB apart all fall in the same L1 sets. */
 static int gemm_preferred(const convcl_context *ctx, const convcl_problem *p) {
   const int64_t npos = p->out[0] * p->out[1] * p->out[2];
   const int64_t m = p->k / p->groups, cg = p->c / p->groups;
-  const int threads = convcl_pool_threads(convcl_cpu_pool(ctx));
   return gemm_applicable(ctx, p) && npos >= PREFERRED_MIN_POSITIONS &&
-         npos * (int64_t)sizeof(float) % 4096 != 0 &&
-         (m < 64 || (cg <= 64 && (threads > 1 || m <= 64)));
+         npos * (int64_t)sizeof(float) % 4096 != 0 && (m < 64 || (cg <= 64 && m <= 64));
 }
 
 static size_t gemm_workspace(const convcl_context *ctx, const convcl_problem *p) {
