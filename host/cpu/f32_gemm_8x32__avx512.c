@@ -107,31 +107,37 @@ static inline __attribute__((always_inline)) void kernel(size_t kc, const float 
  * 8-lane vector over the tile's rows (A's panel rows are contiguous), times a broadcast
  * of B, so n columns cost n 8-lane multiply-adds per step where a 16-lane vector of
  * mostly empty columns costs 8 (ResNet's 7 x 7 outputs: 49 = 32 + 16 + 1 columns).
- * Two accumulators per column, for even and odd steps, keep enough multiply-adds in
- * flight. The columns go out through a small transpose in memory; nothing past column
+ * Steps go in groups with an accumulator per step and column, so enough multiply-adds
+ * are in flight. The columns go out through a small transpose in memory; nothing past column
  * n of B or C is touched. */
 enum { NARROW_MAX = 8 };
 
 static inline __attribute__((always_inline)) void narrow(size_t kc, const float *a, const float *b,
                                                          size_t ldb, float *c, size_t ldc, size_t m,
                                                          size_t n, const float *bias, int flags) {
-  __m256 even[NARROW_MAX], odd[NARROW_MAX];
-  for (size_t j = 0; j < n; j++) even[j] = odd[j] = _mm256_setzero_ps();
+  /* Accumulators per column, one per step of a group: 2 x n chains of multiply-adds,
+   * and at least 8 where there are 1 or 2 columns. */
+  enum { GROUP_MAX = 4 };
+  const size_t group = n <= 2 ? 4 : 2;
+  __m256 acc[GROUP_MAX][NARROW_MAX];
+  for (size_t s = 0; s < group; s++)
+    for (size_t j = 0; j < n; j++) acc[s][j] = _mm256_setzero_ps();
   size_t k = 0;
-  for (; k + 2 <= kc; k += 2) {
-    const __m256 a0 = _mm256_loadu_ps(a + 8 * k), a1 = _mm256_loadu_ps(a + 8 * k + 8);
-    for (size_t j = 0; j < n; j++) {
-      even[j] = _mm256_fmadd_ps(a0, _mm256_set1_ps(b[k * ldb + j]), even[j]);
-      odd[j] = _mm256_fmadd_ps(a1, _mm256_set1_ps(b[(k + 1) * ldb + j]), odd[j]);
+  for (; k + group <= kc; k += group)
+    for (size_t s = 0; s < group; s++) {
+      const __m256 as = _mm256_loadu_ps(a + 8 * (k + s));
+      for (size_t j = 0; j < n; j++)
+        acc[s][j] = _mm256_fmadd_ps(as, _mm256_set1_ps(b[(k + s) * ldb + j]), acc[s][j]);
     }
-  }
-  if (k < kc) {
+  for (; k < kc; k++) {
     const __m256 a0 = _mm256_loadu_ps(a + 8 * k);
     for (size_t j = 0; j < n; j++)
-      even[j] = _mm256_fmadd_ps(a0, _mm256_set1_ps(b[k * ldb + j]), even[j]);
+      acc[0][j] = _mm256_fmadd_ps(a0, _mm256_set1_ps(b[k * ldb + j]), acc[0][j]);
   }
+  for (size_t s = 1; s < group; s++)
+    for (size_t j = 0; j < n; j++) acc[0][j] = _mm256_add_ps(acc[0][j], acc[s][j]);
   float col[NARROW_MAX][8];
-  for (size_t j = 0; j < n; j++) _mm256_storeu_ps(col[j], _mm256_add_ps(even[j], odd[j]));
+  for (size_t j = 0; j < n; j++) _mm256_storeu_ps(col[j], acc[0][j]);
   for (size_t i = 0; i < m; i++) {
     float *row = c + i * ldc;
     for (size_t j = 0; j < n; j++) {
