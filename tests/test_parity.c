@@ -522,6 +522,17 @@ static const param named_cases[] = {
      .pad_begin = ALL(1),
      .pad_end = ALL(1),
      .size = {7, 7}},
+    /* Few positions and output channels over a deep K: on 2 or more threads the CPU
+     * implicit GEMM splits K, adds the slices' partial sums in a second pass, and only
+     * then applies the ReLU. */
+    {.name = "small_output_split_k_relu",
+     .relu = 1,
+     .in_channels = 512,
+     .out_channels = 16,
+     .stride = ALL(2),
+     .pad_begin = ALL(1),
+     .pad_end = ALL(1),
+     .size = {14, 14}},
     {.name = "small_output_one_row_relu",
      .relu = 1,
      .in_channels = 40,

@@ -25,18 +25,29 @@ enum { KC_MAX = 256, NC_MAX = 256, MC_BYTES = 512 * 1024 };
  * float of B (a copy or a gather) and streaming a float of A from L3 or memory. */
 #define PACK_COST 0.5
 #define STREAM_COST 0.25
+/* Adding a float of a K slice's partial output into the output, see ksplit. */
+#define REDUCE_COST 0.5
+
+/* The most K slices a split takes. */
+enum { KSPLIT_MAX = 4 };
 
 /* How a problem is cut into blocks and tasks; computed the same way by workspace()
  * and create() from the problem, the ISA and the thread count. */
 typedef struct blocking {
   int64_t m, cg, taps, kdim, npos; /* per image and group: M, C / groups, R, Kd, P */
   int64_t mpanels, npanels;        /* ceil(M / MR), ceil(P / NR) */
-  int64_t kc;                      /* Kd split into equal blocks of at most KC_MAX */
+  int64_t kc;                      /* Kd split into blocks of at most KC_MAX, see ksplit */
   int64_t mblocks, nblocks;        /* M and P split into this many runs of whole panels */
   int64_t nc;                      /* the most columns of one P block, whole panels */
-  int64_t tasks;                   /* images x groups x mblocks x nblocks */
-  int64_t slots;                   /* threads that get a task: min(threads, tasks) */
-  size_t slot_bytes;               /* one thread's workspace, see slot_parts */
+  /* K split into this many slices of whole K blocks (split-K): where splitting M would
+   * pack the same B twice and splitting P stream the same A twice, each slice packs
+   * and streams its own share. Slice 0 writes the output, the others their partial
+   * sums in the workspace, and a second pass adds those in, in slice order. */
+  int64_t ksplit, kslice_blocks;
+  int64_t tasks;        /* images x groups x ksplit x nblocks x mblocks */
+  int64_t slots;        /* threads that get a task: min(threads, tasks) */
+  size_t slot_bytes;    /* one thread's workspace, see slot_parts */
+  size_t partial_bytes; /* the partial sums of slices 1.. for all images and groups */
 } blocking;
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -50,15 +61,18 @@ static void slot_parts(const blocking *b, size_t *tile, size_t *runs) {
 }
 
 /* Estimated cycles of the slowest thread for a split: every task multiplies its
- * panels, streams its rows of A once per K block and packs its columns of B. */
+ * panels, streams its rows of A once per K block and packs its columns of B, over its
+ * slice of K; then the partial sums of all but the first slice are added in. */
 static double split_cost(const blocking *b, const convcl_cpu_isa *isa, int threads, int64_t units,
-                         int64_t mblocks, int64_t nblocks) {
+                         int64_t mblocks, int64_t nblocks, int64_t ksplit, int64_t kc) {
   const int64_t mp = ceil_div(b->mpanels, mblocks), np = ceil_div(b->npanels, nblocks);
-  const double kd = (double)b->kdim;
+  const double kd = (double)(ceil_div(ceil_div(b->kdim, kc), ksplit) * kc);
   const double task = (double)(mp * isa->mr) * (double)(np * isa->nr) * kd / isa->fma_per_cycle +
                       (double)(mp * isa->mr) * kd * STREAM_COST +
                       (double)(np * isa->nr) * kd * PACK_COST;
-  return (double)ceil_div(units * mblocks * nblocks, threads) * task;
+  const double reduce =
+      (double)(units * (ksplit - 1)) * (double)(b->m * b->npos) * REDUCE_COST / threads;
+  return (double)ceil_div(units * ksplit * mblocks * nblocks, threads) * task + reduce;
 }
 
 static void plan_blocking(const convcl_problem *p, const convcl_cpu_isa *isa, int threads,
@@ -70,29 +84,43 @@ static void plan_blocking(const convcl_problem *p, const convcl_cpu_isa *isa, in
   b->npos = p->out[0] * p->out[1] * p->out[2];
   b->mpanels = ceil_div(b->m, isa->mr);
   b->npanels = ceil_div(b->npos, isa->nr);
-  b->kc = ceil_div(b->kdim, ceil_div(b->kdim, KC_MAX));
+
   /* Every split with P blocks of at most NC_MAX columns; the cheapest wins, on a tie
    * the one with fewer P blocks, then fewer M blocks. Splitting P re-streams A per
    * block, splitting M re-packs B per block, and too few tasks leave threads idle. */
   const int64_t units = p->n * p->groups;
   const int64_t nb_min = ceil_div(b->npanels * isa->nr, NC_MAX);
   const int64_t nb_max = min64(b->npanels, nb_min + 64), mb_max = min64(b->mpanels, 64);
+  /* Split-K only where its partial sums fit the workspace budget beside the slots, and
+   * with Kd cut into equal blocks of at most KC_MAX that the slices share evenly. */
+  const size_t budget = convcl_cpu_workspace_budget(p);
+  const size_t per_slice = (size_t)(units * b->m * b->npos) * sizeof(float);
   double best = -1.0;
-  for (int64_t nb = nb_min; nb <= nb_max; nb++)
-    for (int64_t mb = 1; mb <= mb_max; mb++) {
-      const double cost = split_cost(b, isa, threads, units, mb, nb);
-      if (best < 0.0 || cost < best) {
-        best = cost;
-        b->mblocks = mb;
-        b->nblocks = nb;
+  for (int64_t ks = 1; ks <= min64(b->kdim, KSPLIT_MAX); ks++) {
+    if (ks > 1 && (size_t)(ks - 1) * per_slice > budget / 2) break;
+    const int64_t kc = ceil_div(b->kdim, ks * ceil_div(b->kdim, ks * KC_MAX));
+    for (int64_t nb = nb_min; nb <= nb_max; nb++)
+      for (int64_t mb = 1; mb <= mb_max; mb++) {
+        const double cost = split_cost(b, isa, threads, units, mb, nb, ks, kc);
+        if (best < 0.0 || cost < best) {
+          best = cost;
+          b->mblocks = mb;
+          b->nblocks = nb;
+          b->ksplit = ks;
+          b->kc = kc;
+        }
       }
-    }
+  }
+  const int64_t kblocks = ceil_div(b->kdim, b->kc);
+  b->kslice_blocks = ceil_div(kblocks, b->ksplit);
+  b->ksplit = ceil_div(kblocks, b->kslice_blocks);
   b->nc = ceil_div(b->npanels, b->nblocks) * isa->nr;
-  b->tasks = units * b->nblocks * b->mblocks;
+  b->tasks = units * b->ksplit * b->nblocks * b->mblocks;
   b->slots = min64(threads, b->tasks);
   size_t tile, runs;
   slot_parts(b, &tile, &runs);
   b->slot_bytes = tile + runs;
+  b->partial_bytes = align64((size_t)(b->ksplit - 1) * per_slice);
 }
 
 typedef struct igemm_plan {
@@ -102,7 +130,7 @@ typedef struct igemm_plan {
   float *bias;         /* [k], NULL without bias */
   int64_t *table[3];   /* [out[i] * kernel[i]]: input index or -1 */
   int64_t *inside[2];  /* per W tap: first and last+1 output column that reads inside */
-  unsigned char *work; /* slots x slot_bytes, 64-byte aligned */
+  unsigned char *work; /* slots x slot_bytes, then partial_bytes, 64-byte aligned */
 } igemm_plan;
 
 static int igemm_applicable(const convcl_context *ctx, const convcl_problem *p) {
@@ -113,7 +141,7 @@ static int igemm_applicable(const convcl_context *ctx, const convcl_problem *p) 
 static size_t igemm_workspace(const convcl_context *ctx, const convcl_problem *p) {
   blocking b;
   plan_blocking(p, convcl_cpu_isa_get(), convcl_pool_threads(convcl_cpu_pool(ctx)), &b);
-  return (size_t)b.slots * b.slot_bytes;
+  return (size_t)b.slots * b.slot_bytes + b.partial_bytes;
 }
 
 static void igemm_destroy(convcl_plan *plan) {
@@ -167,7 +195,7 @@ static convcl_status igemm_create(convcl_plan *plan, const float *weights, const
   const blocking *b = &ip->blk;
   const size_t packed = (size_t)(p->groups * b->mpanels * b->kdim * ip->isa->mr);
   ip->a = alloc_aligned(packed * sizeof(float));
-  ip->work = alloc_aligned((size_t)b->slots * b->slot_bytes);
+  ip->work = alloc_aligned((size_t)b->slots * b->slot_bytes + b->partial_bytes);
   int ok = ip->a && ip->work;
   if (ok && p->has_bias) ok = (ip->bias = malloc((size_t)p->k * sizeof(float))) != NULL;
   for (int i = 0; i < 3 && ok; i++)
@@ -293,13 +321,17 @@ static void pack_b(const convcl_problem *p, const igemm_plan *ip, const float *x
   }
 }
 
-typedef struct igemm_job {
+typedef struct igemm_job igemm_job;
+struct igemm_job {
   const convcl_problem *p;
   const igemm_plan *ip;
   const float *input;
   float *output;
-  atomic_int_fast64_t next; /* the next task to hand out */
-} igemm_job;
+  float *partial; /* split-K: slices 1.. x images x groups, M x P floats each */
+  void (*item)(const igemm_job *job, int64_t i, unsigned char *slot);
+  int64_t count;            /* items of the current pass */
+  atomic_int_fast64_t next; /* the next item to hand out */
+};
 
 /* First and one-past-last panel of block i when count panels go to blocks as evenly
  * as whole panels allow. */
@@ -309,9 +341,9 @@ static void block_range(int64_t count, int64_t blocks, int64_t i, int64_t *first
   *end = *first + base + (i < extra);
 }
 
-/* One task: the whole K loop for one block of output channels x positions of one
- * image and group, so every output element is written by one thread in a fixed order
- * and results do not depend on the schedule. */
+/* One task: the K loop over one slice of K for one block of output channels x
+ * positions of one image and group, so every output element is written by one thread
+ * in a fixed order and results do not depend on the schedule. */
 static void run_task(const igemm_job *job, int64_t task, unsigned char *slot) {
   const convcl_problem *p = job->p;
   const igemm_plan *ip = job->ip;
@@ -322,23 +354,29 @@ static void run_task(const igemm_job *job, int64_t task, unsigned char *slot) {
   rest /= b->mblocks;
   const int64_t ni = rest % b->nblocks;
   rest /= b->nblocks;
-  const int64_t g = rest % p->groups, n = rest / p->groups;
+  const int64_t si = rest % b->ksplit, unit = rest / b->ksplit;
+  const int64_t g = unit % p->groups, n = unit / p->groups;
   int64_t m0, m1, n0, n1;
   block_range(b->mpanels, b->mblocks, mi, &m0, &m1);
   block_range(b->npanels, b->nblocks, ni, &n0, &n1);
   const int64_t j0 = n0 * nr, j1 = min64(n1 * nr, b->npos);
+  const int64_t k_begin = si * b->kslice_blocks * b->kc;
+  const int64_t k_end = min64(b->kdim, k_begin + b->kslice_blocks * b->kc);
   const float *x = job->input + (n * p->c + g * b->cg) * p->in[0] * p->in[1] * p->in[2];
-  float *out = job->output + (n * p->k + g * b->m) * b->npos;
-  const float *bias = ip->bias ? ip->bias + g * b->m : NULL;
+  /* Slice 0 writes the output with the bias; the others their partial sums. */
+  float *out = si == 0 ? job->output + (n * p->k + g * b->m) * b->npos
+                       : job->partial + ((si - 1) * p->n * p->groups + unit) * b->m * b->npos;
+  const float *bias = ip->bias && si == 0 ? ip->bias + g * b->m : NULL;
   size_t tile_bytes, runs_bytes;
   slot_parts(b, &tile_bytes, &runs_bytes);
   float *tile = (float *)slot;
   convcl_pack_run *runs = (convcl_pack_run *)(slot + tile_bytes);
-  for (int64_t k0 = 0; k0 < b->kdim; k0 += b->kc) {
-    const int64_t kc = min64(b->kc, b->kdim - k0);
-    /* The bias goes in with the first K block, the ReLU with the last. */
-    const int flags = (k0 > 0 ? CONVCL_GEMM_ACCUMULATE : 0) |
-                      (p->relu && k0 + kc == b->kdim ? CONVCL_GEMM_RELU : 0);
+  for (int64_t k0 = k_begin; k0 < k_end; k0 += b->kc) {
+    const int64_t kc = min64(b->kc, k_end - k0);
+    /* The bias goes in with the first K block, the ReLU with the last (after the
+     * partial sums are added, where K is split). */
+    const int flags = (k0 > k_begin ? CONVCL_GEMM_ACCUMULATE : 0) |
+                      (p->relu && b->ksplit == 1 && k0 + kc == b->kdim ? CONVCL_GEMM_RELU : 0);
     pack_b(p, ip, x, k0, kc, j0, j1 - j0, tile, runs);
     /* B panel by B panel (each stays in L1) over a chunk of A panels that stays in L2. */
     const int64_t chunk = MC_BYTES / (int64_t)(kc * mr * sizeof(float)) + 1;
@@ -356,22 +394,60 @@ static void run_task(const igemm_job *job, int64_t task, unsigned char *slot) {
   }
 }
 
-/* One call per workspace slot; each slot pulls tasks until none are left. */
+/* Rows per item of the split-K pass that adds the partial sums in. */
+enum { REDUCE_ROWS = 8 };
+
+/* Adds the partial sums of slices 1.. into REDUCE_ROWS output rows of one image and
+ * group, in slice order, then applies the ReLU. */
+static void run_reduce(const igemm_job *job, int64_t i, unsigned char *slot) {
+  (void)slot;
+  const convcl_problem *p = job->p;
+  const blocking *b = &job->ip->blk;
+  const int64_t row_items = ceil_div(b->m, REDUCE_ROWS);
+  const int64_t unit = i / row_items, r0 = i % row_items * REDUCE_ROWS;
+  const int64_t g = unit % p->groups, n = unit / p->groups;
+  const int64_t len = (min64(b->m, r0 + REDUCE_ROWS) - r0) * b->npos;
+  float *out = job->output + (n * p->k + g * b->m + r0) * b->npos;
+  for (int64_t si = 1; si < b->ksplit; si++) {
+    const float *part =
+        job->partial + ((si - 1) * p->n * p->groups + unit) * b->m * b->npos + r0 * b->npos;
+    for (int64_t e = 0; e < len; e++) out[e] += part[e];
+  }
+  if (p->relu)
+    for (int64_t e = 0; e < len; e++) out[e] = convcl_cpu_relu(out[e]);
+}
+
+/* One call per workspace slot; each slot pulls items until none are left. */
 static void run_slot(void *arg, int64_t slot) {
   igemm_job *job = arg;
   unsigned char *work = job->ip->work + (size_t)slot * job->ip->blk.slot_bytes;
   for (;;) {
-    const int64_t task = atomic_fetch_add(&job->next, 1);
-    if (task >= job->ip->blk.tasks) return;
-    run_task(job, task, work);
+    const int64_t i = atomic_fetch_add(&job->next, 1);
+    if (i >= job->count) return;
+    job->item(job, i, work);
   }
 }
 
+/* One pass over count items on the pool. */
+static void run_pass(convcl_pool *pool, igemm_job *job, int64_t slots,
+                     void (*item)(const igemm_job *, int64_t, unsigned char *), int64_t count) {
+  job->item = item;
+  job->count = count;
+  atomic_store(&job->next, 0);
+  convcl_pool_for(pool, min64(slots, count), run_slot, job);
+}
+
 static convcl_status igemm_run(convcl_plan *plan, const float *input, float *output) {
-  igemm_job job = {.p = &plan->problem, .ip = plan->impl, .input = input, .output = output};
-  atomic_init(&job.next, 0);
   const igemm_plan *ip = plan->impl;
-  convcl_pool_for(convcl_cpu_pool(plan->ctx), ip->blk.slots, run_slot, &job);
+  const blocking *b = &ip->blk;
+  igemm_job job = {.p = &plan->problem, .ip = ip, .input = input, .output = output};
+  job.partial = (float *)(ip->work + (size_t)b->slots * b->slot_bytes);
+  atomic_init(&job.next, 0);
+  convcl_pool *pool = convcl_cpu_pool(plan->ctx);
+  run_pass(pool, &job, b->slots, run_task, b->tasks);
+  if (b->ksplit > 1)
+    run_pass(pool, &job, b->slots, run_reduce,
+             plan->problem.n * plan->problem.groups * ceil_div(b->m, REDUCE_ROWS));
   return CONVCL_OK;
 }
 
