@@ -54,7 +54,7 @@ static inline int tu_open_context(const char *mode, convcl_context **ctx) {
   if (st == CONVCL_OK) {
     convcl_device_info info;
     if (convcl_context_device(*ctx, &info) == CONVCL_OK)
-      printf("device %s: %s (%s)\n", info.id, info.name, info.platform);
+      printf("device %s: %s (%s; %s)\n", info.id, info.name, info.platform, info.driver);
     return 0;
   }
   printf("cannot open device '%s': %s: %s\n", mode, convcl_status_string(st), convcl_last_error());

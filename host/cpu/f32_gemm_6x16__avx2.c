@@ -47,11 +47,18 @@ static __m256i column_mask(size_t n, size_t lo) {
 
 /* ldb 16 is the packed panel (plain loads); any other ldb reads B in place under the
  * column masks and prefetches the next 16 columns of each row, which the caller
- * multiplies next. */
+ * multiplies next. half: n <= 8, so only the low vector of each row is computed, at
+ * half the multiply-adds (a layer's last tile of positions is often that narrow:
+ * 7 x 7 = 3 x 16 + 1 columns). */
+#define STEP(i)                               \
+  ai = _mm256_broadcast_ss(a + i);            \
+  c##i##l = _mm256_fmadd_ps(ai, bl, c##i##l); \
+  if (!half) c##i##h = _mm256_fmadd_ps(ai, bh, c##i##h)
+
 static inline __attribute__((always_inline)) void kernel(size_t kc, const float *a, const float *b,
                                                          size_t ldb, float *c, size_t ldc, size_t m,
                                                          size_t n, const float *bias, int flags,
-                                                         int packed) {
+                                                         int packed, int half) {
   const __m256i mlo = column_mask(n, 0), mhi = column_mask(n, 8);
   __m256 c0l = _mm256_setzero_ps(), c0h = _mm256_setzero_ps();
   __m256 c1l = _mm256_setzero_ps(), c1h = _mm256_setzero_ps();
@@ -60,34 +67,22 @@ static inline __attribute__((always_inline)) void kernel(size_t kc, const float 
   __m256 c4l = _mm256_setzero_ps(), c4h = _mm256_setzero_ps();
   __m256 c5l = _mm256_setzero_ps(), c5h = _mm256_setzero_ps();
   for (size_t k = 0; k < kc; k++) {
-    __m256 bl, bh;
+    __m256 bl, bh = _mm256_setzero_ps();
     if (packed || n == 16) {
       bl = _mm256_loadu_ps(b);
-      bh = _mm256_loadu_ps(b + 8);
+      if (!half) bh = _mm256_loadu_ps(b + 8);
     } else {
       bl = _mm256_maskload_ps(b, mlo);
-      bh = _mm256_maskload_ps(b + 8, mhi);
+      if (!half) bh = _mm256_maskload_ps(b + 8, mhi);
     }
     if (!packed) _mm_prefetch((const char *)(b + 16), _MM_HINT_T0);
     __m256 ai;
-    ai = _mm256_broadcast_ss(a);
-    c0l = _mm256_fmadd_ps(ai, bl, c0l);
-    c0h = _mm256_fmadd_ps(ai, bh, c0h);
-    ai = _mm256_broadcast_ss(a + 1);
-    c1l = _mm256_fmadd_ps(ai, bl, c1l);
-    c1h = _mm256_fmadd_ps(ai, bh, c1h);
-    ai = _mm256_broadcast_ss(a + 2);
-    c2l = _mm256_fmadd_ps(ai, bl, c2l);
-    c2h = _mm256_fmadd_ps(ai, bh, c2h);
-    ai = _mm256_broadcast_ss(a + 3);
-    c3l = _mm256_fmadd_ps(ai, bl, c3l);
-    c3h = _mm256_fmadd_ps(ai, bh, c3h);
-    ai = _mm256_broadcast_ss(a + 4);
-    c4l = _mm256_fmadd_ps(ai, bl, c4l);
-    c4h = _mm256_fmadd_ps(ai, bh, c4h);
-    ai = _mm256_broadcast_ss(a + 5);
-    c5l = _mm256_fmadd_ps(ai, bl, c5l);
-    c5h = _mm256_fmadd_ps(ai, bh, c5h);
+    STEP(0);
+    STEP(1);
+    STEP(2);
+    STEP(3);
+    STEP(4);
+    STEP(5);
     a += 6;
     b += ldb;
   }
@@ -99,13 +94,21 @@ static inline __attribute__((always_inline)) void kernel(size_t kc, const float 
   if (m > 5) store_row(c + 5 * ldc, c5l, c5h, n, bias, 5, flags);
 }
 
+#undef STEP
+
 void convcl_f32_gemm_6x16__avx2(size_t kc, const float *a, const float *b, float *c, size_t ldc,
                                 size_t m, size_t n, const float *bias, int flags) {
-  kernel(kc, a, b, 16, c, ldc, m, n, bias, flags, 1);
+  if (n <= 8)
+    kernel(kc, a, b, 16, c, ldc, m, n, bias, flags, 1, 1);
+  else
+    kernel(kc, a, b, 16, c, ldc, m, n, bias, flags, 1, 0);
 }
 
 void convcl_f32_gemm_6x16__avx2_strided(size_t kc, const float *a, const float *b, size_t ldb,
                                         float *c, size_t ldc, size_t m, size_t n, const float *bias,
                                         int flags) {
-  kernel(kc, a, b, ldb, c, ldc, m, n, bias, flags, 0);
+  if (n <= 8)
+    kernel(kc, a, b, ldb, c, ldc, m, n, bias, flags, 0, 1);
+  else
+    kernel(kc, a, b, ldb, c, ldc, m, n, bias, flags, 0, 0);
 }
