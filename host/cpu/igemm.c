@@ -116,11 +116,15 @@ static void plan_blocking(const convcl_problem *p, const convcl_cpu_isa *isa, in
   b->ksplit = ceil_div(kblocks, b->kslice_blocks);
   b->nc = ceil_div(b->npanels, b->nblocks) * isa->nr;
   b->tasks = units * b->ksplit * b->nblocks * b->mblocks;
-  b->slots = min64(threads, b->tasks);
   size_t tile, runs;
   slot_parts(b, &tile, &runs);
   b->slot_bytes = tile + runs;
   b->partial_bytes = align64((size_t)(b->ksplit - 1) * per_slice);
+  /* Fewer slots than threads where their workspace would pass the budget (many
+   * threads): the slots left pull all the tasks. */
+  const size_t room = budget - b->partial_bytes;
+  b->slots = min64(min64(threads, b->tasks), (int64_t)(room / b->slot_bytes));
+  if (b->slots < 1) b->slots = 1;
 }
 
 typedef struct igemm_plan {

@@ -38,7 +38,7 @@ enum { CHANNEL_CHUNK = 8 };
 /* Slot budget (V and M of one task) so a block's transformed data stays in a 2 MB L2
  * while its GEMMs run; C blocks of the GEMM as in igemm.c, so a kc x NR B panel stays
  * in L1; the workspace floor; the padding of V and M rows, see plan_shape. */
-enum { SLOT_BYTES = 1024 * 1024, KC_MAX = 256, WORKSPACE_FLOOR = 16 * 1024 * 1024, XI_PAD = 16 };
+enum { SLOT_BYTES = 1024 * 1024, KC_MAX = 256, XI_PAD = 16 };
 
 /* The two ways to lay the GEMMs on the microkernel, the solver's tile variants: tiles
  * as the NR columns of B (each transformed input element feeds NR lanes; M comes out
@@ -73,14 +73,16 @@ static size_t slot_bytes(const wino_shape *s) {
   return (s->v_floats + s->m_floats) * sizeof(float);
 }
 
-/* The most workspace a plan takes: max(16 MiB, a quarter of the input and output). */
-static size_t workspace_cap(const convcl_problem *p) {
-  return (size_t)max64(WORKSPACE_FLOOR,
-                       (p->input_elems + p->output_elems) * (int64_t)sizeof(float) / 4);
+/* The most workspace the slots take: the CPU budget less what the implicit GEMM plan
+ * for non-finite data takes beside them. */
+static size_t workspace_cap(const convcl_context *ctx, const convcl_problem *p) {
+  const size_t budget = convcl_cpu_workspace_budget(p);
+  const size_t direct = convcl_cpu_implicit_gemm.workspace(ctx, p);
+  return direct < budget ? budget - direct : 0;
 }
 
 static void plan_shape(const convcl_problem *p, int m, int layout, const convcl_cpu_isa *isa,
-                       int threads, wino_shape *s) {
+                       int threads, size_t cap, wino_shape *s) {
   s->layout = layout;
   s->tw_panel = layout == TILES_AS_ROWS ? isa->mr : isa->nr;
   s->kw_panel = layout == TILES_AS_ROWS ? isa->nr : isa->mr;
@@ -134,7 +136,7 @@ static void plan_shape(const convcl_problem *p, int m, int layout, const convcl_
       (size_t)s->xis * s->m_xi + (size_t)(CONVCL_WINOGRAD_LANES * s->kpanels * s->kw_panel);
   /* Fewer slots than threads where the workspace would pass its cap. */
   s->slots = min64(threads, s->tasks);
-  s->slots = max64(1, min64(s->slots, (int64_t)(workspace_cap(p) / slot_bytes(s))));
+  s->slots = max64(1, min64(s->slots, (int64_t)(cap / slot_bytes(s))));
 }
 
 typedef struct wino_plan {
@@ -185,13 +187,13 @@ static int wino_2x2_preferred(const convcl_context *ctx, const convcl_problem *p
  * through F(2x2)) they tie and at 196 (56x56 through F(4x4)) columns win by 5 to 10%,
  * their runs of tiles being longer and their output transform simpler. */
 static int pick_layout(const convcl_problem *p, int m, const convcl_cpu_isa *isa, int threads,
-                       wino_shape *s) {
+                       size_t cap, wino_shape *s) {
   const int64_t tiles = p->n * ceil_div(p->out[1], m) * ceil_div(p->out[2], m);
   if (2 * tiles <= isa->nr) return TILES_AS_ROWS;
   /* One slot of tiles as columns holds all C channels of NR tiles: past the cap (a few
    * thousand channels), rows need a quarter of that. */
-  plan_shape(p, m, TILES_AS_COLUMNS, isa, threads, s);
-  return slot_bytes(s) <= workspace_cap(p) ? TILES_AS_COLUMNS : TILES_AS_ROWS;
+  plan_shape(p, m, TILES_AS_COLUMNS, isa, threads, cap, s);
+  return slot_bytes(s) <= cap ? TILES_AS_COLUMNS : TILES_AS_ROWS;
 }
 
 /* The workspace of the variant a plan without one gets, with the implicit GEMM plan's
@@ -199,8 +201,9 @@ static int pick_layout(const convcl_problem *p, int m, const convcl_cpu_isa *isa
 static size_t workspace_for(const convcl_context *ctx, const convcl_problem *p, int m) {
   const convcl_cpu_isa *isa = convcl_cpu_isa_get();
   const int threads = convcl_pool_threads(convcl_cpu_pool(ctx));
+  const size_t cap = workspace_cap(ctx, p);
   wino_shape s;
-  plan_shape(p, m, pick_layout(p, m, isa, threads, &s), isa, threads, &s);
+  plan_shape(p, m, pick_layout(p, m, isa, threads, cap, &s), isa, threads, cap, &s);
   return (size_t)s.slots * slot_bytes(&s) + convcl_cpu_implicit_gemm.workspace(ctx, p);
 }
 
@@ -276,9 +279,10 @@ static convcl_status wino_create(convcl_plan *plan, const float *weights, const 
   wp->input = wp->isa->winograd->input[m == 4];
   wp->output = wp->isa->winograd->output[m == 4];
   const int threads = convcl_pool_threads(convcl_cpu_pool(plan->ctx));
+  const size_t cap = workspace_cap(plan->ctx, p);
   const int layout =
-      plan->variant >= 0 ? plan->variant : pick_layout(p, m, wp->isa, threads, &wp->s);
-  plan_shape(p, m, layout, wp->isa, threads, &wp->s);
+      plan->variant >= 0 ? plan->variant : pick_layout(p, m, wp->isa, threads, cap, &wp->s);
+  plan_shape(p, m, layout, wp->isa, threads, cap, &wp->s);
   const wino_shape *s = &wp->s;
   const size_t packed = (size_t)(p->groups * s->xis * s->cg * s->kpanels_all * s->kw_panel);
   const size_t work = (size_t)s->slots * slot_bytes(s);
