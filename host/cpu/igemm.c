@@ -45,7 +45,7 @@ typedef struct blocking {
    * sums in the workspace, and a second pass adds those in, in slice order. */
   int64_t ksplit, kslice_blocks;
   int64_t tasks;        /* images x groups x ksplit x nblocks x mblocks */
-  int64_t slots;        /* threads that get a task: min(threads, tasks) */
+  int64_t slots;        /* threads that get a task: min(threads, tasks), within budget */
   size_t slot_bytes;    /* one thread's workspace, see slot_parts */
   size_t partial_bytes; /* the partial sums of slices 1.. for all images and groups */
 } blocking;
@@ -84,10 +84,10 @@ static void plan_blocking(const convcl_problem *p, const convcl_cpu_isa *isa, in
   b->npos = p->out[0] * p->out[1] * p->out[2];
   b->mpanels = ceil_div(b->m, isa->mr);
   b->npanels = ceil_div(b->npos, isa->nr);
-
   /* Every split with P blocks of at most NC_MAX columns; the cheapest wins, on a tie
-   * the one with fewer P blocks, then fewer M blocks. Splitting P re-streams A per
-   * block, splitting M re-packs B per block, and too few tasks leave threads idle. */
+   * the one with fewer K slices, then fewer P blocks, then fewer M blocks. Splitting P
+   * re-streams A per block, splitting M re-packs B per block, splitting K adds a pass
+   * over the output, and too few tasks leave threads idle. */
   const int64_t units = p->n * p->groups;
   const int64_t nb_min = ceil_div(b->npanels * isa->nr, NC_MAX);
   const int64_t nb_max = min64(b->npanels, nb_min + 64), mb_max = min64(b->mpanels, 64);
