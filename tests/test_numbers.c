@@ -32,23 +32,11 @@
 #define MXCSR_CONTROL 0xffc0u
 #endif
 
-/* A layer; fields left 0 take the default in brackets: rank [2], batch [1],
- * in_channels [3], out_channels [4], groups [1], size [6], kernel [3], stride [1],
- * dilation [1]. */
-typedef struct layer {
-  const char *name;
-  int rank, transposed, no_bias;
-  int64_t batch, in_channels, out_channels, groups;
-  int64_t size[3], kernel[3], stride[3], dilation[3];
-  int64_t pad_begin[3], pad_end[3], output_padding[3];
-  convcl_padding_mode mode;
-} layer;
-
 #define ALL(v) \
   { v, v, v }
 
 /* Small, but wide enough to cross the vector lanes and tiles of each algorithm. */
-static const layer layers[] = {
+static const tu_layer layers[] = {
     {.name = "conv3x3",
      .in_channels = 5,
      .out_channels = 6,
@@ -155,31 +143,6 @@ static const layer layers[] = {
     {.name = "transposed_1d", .rank = 1, .transposed = 1, .size = {9}, .kernel = {3}},
 };
 
-static int64_t or_default(int64_t v, int64_t def) { return v != 0 ? v : def; }
-
-static void make_desc(const layer *l, int relu, convcl_conv_desc *d, convcl_shape *input) {
-  const int rank = l->rank != 0 ? l->rank : 2;
-  int64_t kernel[3];
-  for (int i = 0; i < 3; i++) kernel[i] = or_default(l->kernel[i], 3);
-  convcl_conv_desc_init(d, rank, l->transposed, or_default(l->in_channels, 3),
-                        or_default(l->out_channels, 4), kernel);
-  d->groups = or_default(l->groups, 1);
-  d->padding_mode = l->mode;
-  d->has_bias = !l->no_bias;
-  d->activation = relu ? CONVCL_ACTIVATION_RELU : CONVCL_ACTIVATION_NONE;
-  input->ndim = rank + 2;
-  input->dims[0] = or_default(l->batch, 1);
-  input->dims[1] = d->in_channels;
-  for (int i = 0; i < rank; i++) {
-    d->stride[i] = or_default(l->stride[i], 1);
-    d->dilation[i] = or_default(l->dilation[i], 1);
-    d->pad_begin[i] = l->pad_begin[i];
-    d->pad_end[i] = l->pad_end[i];
-    d->output_padding[i] = l->output_padding[i];
-    input->dims[2 + i] = or_default(l->size[i], 6);
-  }
-}
-
 typedef enum injection {
   NAN_INPUT,             /* one element inside the input */
   NAN_INPUT_CORNER,      /* the first element: replicated into padding by non-zero modes */
@@ -198,43 +161,11 @@ static const char *const injection_names[INJECTION_COUNT] = {
     "nan_input",  "nan_input_corner", "inf_input",      "inf_pair", "inf_input_zero_weight",
     "nan_weight", "inf_weight",       "neg_inf_weight", "nan_bias", "denormal_input"};
 
+/* The data's seed: every run draws the same values. */
 static uint64_t rng_state = 20261126u;
 
-static uint64_t rng_next(void) {
-  uint64_t z = (rng_state += 0x9e3779b97f4a7c15u);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-  return z ^ (z >> 31);
-}
-
-/* Uniform in [-1, 1) on a 2^-23 grid, as test_parity draws. */
-static float rng_unit(void) {
-  return (float)((double)(rng_next() >> 40) / (double)(1 << 23) - 1.0);
-}
-
-typedef struct problem {
-  convcl_conv_desc desc;
-  convcl_shape input_shape, output_shape, weight_shape;
-  size_t input_elems, weight_elems, output_elems;
-  float *input, *weight, *bias;
-  float *want, *mag, *got;
-  float *plane_mag; /* the largest finite mag of each element's (n, k) plane */
-  int64_t terms;
-  double absolute; /* allowance for flushed denormals */
-} problem;
-
-static void problem_free(problem *pr) {
-  free(pr->input);
-  free(pr->weight);
-  free(pr->bias);
-  free(pr->want);
-  free(pr->mag);
-  free(pr->plane_mag);
-  free(pr->got);
-}
-
 /* Flat index of input element (n, c, spatial middle) plus offset along the last dim. */
-static size_t input_middle(const problem *pr, int64_t n, int64_t c, int64_t offset) {
+static size_t input_middle(const tu_problem *pr, int64_t n, int64_t c, int64_t offset) {
   const convcl_shape *s = &pr->input_shape;
   size_t i = (size_t)(n * s->dims[1] + c);
   for (int d = 2; d < s->ndim; d++) {
@@ -246,7 +177,7 @@ static size_t input_middle(const problem *pr, int64_t n, int64_t c, int64_t offs
 }
 
 /* Zeros every weight that input channel 0 meets. */
-static void zero_channel0_weights(problem *pr) {
+static void zero_channel0_weights(tu_problem *pr) {
   const convcl_conv_desc *d = &pr->desc;
   const size_t taps =
       pr->weight_elems / (size_t)(pr->weight_shape.dims[0] * pr->weight_shape.dims[1]);
@@ -262,7 +193,7 @@ static void zero_channel0_weights(problem *pr) {
            taps * sizeof(float));
 }
 
-static void inject(problem *pr, injection what) {
+static void inject(tu_problem *pr, injection what) {
   const int64_t n_last = pr->input_shape.dims[0] - 1, c1 = pr->input_shape.dims[1] > 1 ? 1 : 0;
   switch (what) {
     case NAN_INPUT:
@@ -296,7 +227,7 @@ static void inject(problem *pr, injection what) {
       break;
     case DENORMAL_INPUT:
       /* Denormals of both signs between 2^-149 and 2^-127. */
-      for (size_t i = 0; i < pr->input_elems; i++) pr->input[i] = rng_unit() * 1e-38f;
+      for (size_t i = 0; i < pr->input_elems; i++) pr->input[i] = tu_rng_unit(&rng_state) * 1e-38f;
       /* Each flushed operand or product loses less than FLT_MIN (weights and
        * transform coefficients stay within a few units), in every term. */
       pr->absolute = (double)(pr->terms + 3) * FLT_MIN;
@@ -306,82 +237,42 @@ static void inject(problem *pr, injection what) {
   }
 }
 
-static convcl_status problem_init(problem *pr, injection what) {
-  convcl_status st = convcl_conv_weight_shape(&pr->desc, &pr->weight_shape);
-  if (st == CONVCL_OK)
-    st = convcl_conv_output_shape(&pr->desc, &pr->input_shape, &pr->output_shape);
+/* Random data with one injection, and what a run of it must give. */
+static convcl_status problem_init(tu_problem *pr, injection what) {
+  const convcl_status st = tu_problem_alloc(pr, &rng_state);
   if (st != CONVCL_OK) return st;
-  const size_t k = (size_t)pr->desc.out_channels;
-  pr->input_elems = tu_elems(&pr->input_shape);
-  pr->weight_elems = tu_elems(&pr->weight_shape);
-  pr->output_elems = tu_elems(&pr->output_shape);
-  pr->terms = tu_terms(&pr->desc);
-  pr->input = malloc(pr->input_elems * sizeof(float));
-  pr->weight = malloc(pr->weight_elems * sizeof(float));
-  pr->want = malloc(pr->output_elems * sizeof(float));
-  pr->mag = malloc(pr->output_elems * sizeof(float));
-  pr->plane_mag = malloc(pr->output_elems * sizeof(float));
-  pr->got = malloc(pr->output_elems * sizeof(float));
-  if (pr->desc.has_bias) pr->bias = malloc(k * sizeof(float));
-  if (!pr->input || !pr->weight || !pr->want || !pr->mag || !pr->plane_mag || !pr->got ||
-      (pr->desc.has_bias && !pr->bias))
-    return CONVCL_ERROR_OUT_OF_MEMORY;
-  for (size_t i = 0; i < pr->input_elems; i++) pr->input[i] = rng_unit();
-  for (size_t i = 0; i < pr->weight_elems; i++) pr->weight[i] = rng_unit();
-  for (size_t i = 0; pr->bias && i < k; i++) pr->bias[i] = rng_unit();
   inject(pr, what);
-  return tu_expect(&pr->desc, &pr->input_shape, &pr->output_shape, pr->input, pr->weight, pr->bias,
-                   pr->want, pr->mag, pr->plane_mag);
+  return tu_problem_expect(pr);
 }
 
 static const char *classify(float v) {
   return isnan(v) ? "NaN" : isinf(v) ? (v > 0 ? "+Inf" : "-Inf") : "finite";
 }
 
-static void report(const char *what, const problem *pr) {
-  printf("FAIL %s\n", what);
+static void report(const char *name, const char *what, const tu_problem *pr) {
+  printf("FAIL %s %s\n", name, what);
   tu_print_desc(stdout, &pr->desc, &pr->input_shape);
 }
 
-/* One algorithm (AUTO, or a named one's tile variant) on one problem: 0 passed,
- * 1 failed (reported), -1 not applicable (or no such variant). */
-static int run_algo(convcl_context *ctx, const char *name, convcl_algo algo, int variant,
-                    problem *pr) {
-  convcl_plan *plan = NULL;
-  convcl_status st =
-      tu_plan_create(ctx, &pr->desc, &pr->input_shape, pr->weight, pr->bias, algo, variant, &plan);
-  if (st == CONVCL_ERROR_ALGO_NOT_APPLICABLE && algo != CONVCL_ALGO_AUTO) return -1;
-  char what[256];
-  snprintf(what, sizeof what, "%s %s/%d", name, convcl_algo_name(algo), variant);
-  if (st != CONVCL_OK) {
-    report(what, pr);
-    printf("    plan: %s: %s\n", convcl_status_string(st), convcl_last_error());
-    return 1;
-  }
-  snprintf(what, sizeof what, "%s %s/%d -> %s", name, convcl_algo_name(algo), variant,
-           convcl_algo_name(convcl_plan_algo(plan)));
-  tu_poison(pr->got, pr->output_elems);
+/* One planned algorithm on one problem (a tu_check_fn): every output element in the
+ * reference's class, the finite ones within the bound, and the caller's MXCSR as it was. */
+static int check(const char *name, const char *what, convcl_plan *plan, tu_problem *pr) {
   int failed = 0;
 #ifdef HAVE_MXCSR
   /* The caller's own settings, whatever they are, come back unchanged. */
   const unsigned caller = _mm_getcsr();
 #endif
-  st = convcl_plan_run(plan, pr->input, pr->got);
+  const convcl_status st = convcl_plan_run(plan, pr->input, pr->got);
 #ifdef HAVE_MXCSR
   if ((_mm_getcsr() & MXCSR_CONTROL) != (caller & MXCSR_CONTROL)) {
-    report(what, pr);
+    report(name, what, pr);
     printf("    MXCSR 0x%x before the run, 0x%x after\n", caller, _mm_getcsr());
     _mm_setcsr(caller);
     failed = 1;
   }
 #endif
-  const convcl_algo ran = convcl_plan_algo(plan);
-  convcl_plan_destroy(plan);
-  if (st != CONVCL_OK) {
-    report(what, pr);
-    printf("    run: %s: %s\n", convcl_status_string(st), convcl_last_error());
-    return 1;
-  }
+  convcl_algo ran;
+  if (tu_problem_ran(name, what, pr, report, plan, st, &ran)) return 1;
   const double alg = tu_bound_factor(ran);
   const double factor = alg * (double)(pr->terms + 3) * TU_UNIT_ROUNDOFF;
   const float *mag = alg > 1.0 ? pr->plane_mag : pr->mag;
@@ -397,7 +288,7 @@ static int run_algo(convcl_context *ctx, const char *name, convcl_algo algo, int
   if (bad == 0) return failed;
   char index[128];
   tu_format_index(index, sizeof index, &pr->output_shape, first);
-  report(what, pr);
+  report(name, what, pr);
   printf("    %zu of %zu elements off; first at %s: got %.9g (%s), ref %.9g (%s), mag %.6g\n", bad,
          pr->output_elems, index, (double)pr->got[first], classify(pr->got[first]),
          (double)pr->want[first], classify(pr->want[first]), (double)mag[first]);
@@ -422,38 +313,35 @@ int main(int argc, char **argv) {
   for (size_t l = 0; l < sizeof layers / sizeof layers[0]; l++)
     for (int relu = 0; relu <= 1; relu++)
       for (int w = 0; w < INJECTION_COUNT; w++) {
-        problem pr;
+        tu_problem pr;
         memset(&pr, 0, sizeof pr);
-        make_desc(&layers[l], relu, &pr.desc, &pr.input_shape);
+        tu_layer with_relu = layers[l];
+        with_relu.relu = relu;
+        tu_make_desc(&with_relu, &pr.desc, &pr.input_shape);
         if (w == NAN_BIAS && !pr.desc.has_bias) continue;
         char name[160];
         snprintf(name, sizeof name, "%s relu=%d %s", layers[l].name, relu, injection_names[w]);
         const convcl_status st = problem_init(&pr, (injection)w);
         if (st != CONVCL_OK) {
-          report(name, &pr);
+          printf("FAIL %s\n", name);
+          tu_print_desc(stdout, &pr.desc, &pr.input_shape);
           printf("    reference: %s: %s\n", convcl_status_string(st), convcl_last_error());
           failed++;
-          problem_free(&pr);
+          tu_problem_free(&pr);
           continue;
         }
-        for (int a = CONVCL_ALGO_AUTO; a < CONVCL_ALGO_COUNT; a++)
-          for (int v = 0;; v++) {
-            const int result = run_algo(ctx, name, (convcl_algo)a, v, &pr);
-            if (result == 0) passed++;
-            if (result == 1) failed++;
-            if (result == -1 || a == CONVCL_ALGO_AUTO) break;
-          }
+        tu_run_all(ctx, name, &pr, report, check, &passed, &failed);
 #ifdef HAVE_MXCSR
         /* Once with the caller flushing denormals itself: that must survive a run too. */
         if (w == DENORMAL_INPUT && relu == 0) {
           _mm_setcsr(initial | 0x8040);
-          const int result = run_algo(ctx, name, CONVCL_ALGO_AUTO, 0, &pr);
+          const int result = tu_run_one(ctx, name, CONVCL_ALGO_AUTO, 0, &pr, report, check);
           _mm_setcsr(initial);
           if (result == 0) passed++;
           if (result == 1) failed++;
         }
 #endif
-        problem_free(&pr);
+        tu_problem_free(&pr);
       }
   convcl_context_destroy(ctx);
   printf("%d passed, %d failed (each = one layer, injection and algorithm variant)\n", passed,

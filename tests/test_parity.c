@@ -16,54 +16,12 @@
 #define RANDOM_COUNT 1000
 #define RANDOM_SEED 20240601u
 
-/* A test case. Every field left 0 takes the default in brackets, so a named case
- * spells out only what it is about (the NNPACK tester pattern):
- * rank [2], batch [1], in_channels [3], out_channels [4], groups [1], size [6],
- * kernel [3], stride [1], dilation [1]; padding, pads, padding_mode, output_padding
- * and output_size are PyTorch's defaults at 0; no_bias 0 keeps the bias; relu 1 fuses
- * a ReLU. */
-typedef struct param {
-  const char *name;
-  int rank, transposed, no_bias, relu;
-  int64_t batch, in_channels, out_channels, groups;
-  int64_t size[3], kernel[3], stride[3], dilation[3];
-  convcl_padding_kind padding;
-  int64_t pad_begin[3], pad_end[3];
-  convcl_padding_mode mode;
-  int64_t output_padding[3], output_size[3];
-} param;
-
-static int64_t or_default(int64_t v, int64_t def) { return v != 0 ? v : def; }
-
-static void make_desc(const param *p, convcl_conv_desc *d, convcl_shape *input) {
-  const int rank = p->rank != 0 ? p->rank : 2;
-  int64_t kernel[3];
-  for (int i = 0; i < 3; i++) kernel[i] = or_default(p->kernel[i], 3);
-  convcl_conv_desc_init(d, rank, p->transposed, or_default(p->in_channels, 3),
-                        or_default(p->out_channels, 4), kernel);
-  d->groups = or_default(p->groups, 1);
-  d->padding = p->padding;
-  d->padding_mode = p->mode;
-  d->has_bias = !p->no_bias;
-  d->activation = p->relu ? CONVCL_ACTIVATION_RELU : CONVCL_ACTIVATION_NONE;
-  input->ndim = rank + 2;
-  input->dims[0] = or_default(p->batch, 1);
-  input->dims[1] = d->in_channels;
-  for (int i = 0; i < rank; i++) {
-    d->stride[i] = or_default(p->stride[i], 1);
-    d->dilation[i] = or_default(p->dilation[i], 1);
-    d->pad_begin[i] = p->pad_begin[i];
-    d->pad_end[i] = p->pad_end[i];
-    d->output_padding[i] = p->output_padding[i];
-    d->output_size[i] = p->output_size[i];
-    input->dims[2 + i] = or_default(p->size[i], 6);
-  }
-}
-
 #define ALL(v) \
   { v, v, v }
 
-static const param named_cases[] = {
+/* Each spells out only what it is about; the fields it leaves 0 take tu_layer's
+ * defaults. */
+static const tu_layer named_cases[] = {
     {.name = "plain"},
     {.name = "kernel_larger_than_input_padded",
      .size = {3, 2},
@@ -1147,31 +1105,19 @@ static const param named_cases[] = {
      .size = {5, 5}},
 };
 
-/* splitmix64: a fixed, portable sequence for a given seed. */
+/* The seed; every descriptor and all data come from it in turn. */
 static uint64_t rng_state;
-
-static uint64_t rng_next(void) {
-  uint64_t z = (rng_state += 0x9e3779b97f4a7c15u);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-  return z ^ (z >> 31);
-}
 
 /* Uniform in [lo, hi]. */
 static int64_t rng_int(int64_t lo, int64_t hi) {
-  return lo + (int64_t)(rng_next() % (uint64_t)(hi - lo + 1));
+  return lo + (int64_t)(tu_rng_next(&rng_state) % (uint64_t)(hi - lo + 1));
 }
 
 static int rng_percent(int p) { return rng_int(0, 99) < p; }
 
-/* Uniform in [-1, 1) on a 2^-23 grid, so every value is exact in float32. */
-static float rng_unit(void) {
-  return (float)((double)(rng_next() >> 40) / (double)(1 << 23) - 1.0);
-}
-
 /* A random descriptor, small enough to keep the sweep fast; it may be invalid
  * (the caller skips those the library rejects, as PyTorch would). */
-static void random_param(param *p) {
+static void random_param(tu_layer *p) {
   memset(p, 0, sizeof *p);
   p->rank = (int)rng_int(1, 3);
   p->transposed = rng_percent(30);
@@ -1229,88 +1175,17 @@ static void random_param(param *p) {
   }
 }
 
-typedef struct problem {
-  convcl_conv_desc desc;
-  convcl_shape input_shape, output_shape;
-  size_t input_elems, weight_elems, output_elems;
-  float *input, *weight, *bias; /* bias NULL without one */
-  float *want, *mag, *got;
-  float *plane_mag; /* the largest mag of each element's (n, k) plane */
-  int64_t terms;    /* products summed into one output element, at most */
-} problem;
-
-static void problem_free(problem *pr) {
-  free(pr->input);
-  free(pr->weight);
-  free(pr->bias);
-  free(pr->want);
-  free(pr->mag);
-  free(pr->plane_mag);
-  free(pr->got);
-}
-
-static void fill_random(float *v, size_t n) {
-  for (size_t i = 0; i < n; i++) v[i] = rng_unit();
-}
-
-/* Random data, the reference output and the per-element magnitude bound. */
-static convcl_status problem_init(problem *pr) {
-  convcl_shape weight_shape;
-  convcl_status st = convcl_conv_weight_shape(&pr->desc, &weight_shape);
-  if (st != CONVCL_OK) return st;
-  const int64_t out_channels = pr->desc.out_channels;
-  pr->input_elems = tu_elems(&pr->input_shape);
-  pr->weight_elems = tu_elems(&weight_shape);
-  pr->output_elems = tu_elems(&pr->output_shape);
-  pr->terms = tu_terms(&pr->desc);
-  pr->input = malloc(pr->input_elems * sizeof(float));
-  pr->weight = malloc(pr->weight_elems * sizeof(float));
-  pr->want = malloc(pr->output_elems * sizeof(float));
-  pr->mag = malloc(pr->output_elems * sizeof(float));
-  pr->plane_mag = malloc(pr->output_elems * sizeof(float));
-  pr->got = malloc(pr->output_elems * sizeof(float));
-  if (pr->desc.has_bias) pr->bias = malloc((size_t)out_channels * sizeof(float));
-  if (!pr->input || !pr->weight || !pr->want || !pr->mag || !pr->plane_mag || !pr->got ||
-      (pr->desc.has_bias && !pr->bias))
-    return CONVCL_ERROR_OUT_OF_MEMORY;
-  fill_random(pr->input, pr->input_elems);
-  fill_random(pr->weight, pr->weight_elems);
-  if (pr->bias) fill_random(pr->bias, (size_t)out_channels);
-  return tu_expect(&pr->desc, &pr->input_shape, &pr->output_shape, pr->input, pr->weight, pr->bias,
-                   pr->want, pr->mag, pr->plane_mag);
-}
-
-static void report(const char *name, const char *what, const problem *pr) {
+static void report(const char *name, const char *what, const tu_problem *pr) {
   printf("FAIL %s [%s]\n", name, what);
   tu_print_desc(stdout, &pr->desc, &pr->input_shape);
 }
 
-/* One algorithm on one problem: AUTO, or a named algorithm's tile variant (0, 1, ...).
- * 0 passed, 1 failed (reported), -1 not applicable (or no such variant). */
-static int run_algo(convcl_context *ctx, const char *name, convcl_algo algo, int variant,
-                    problem *pr) {
-  convcl_plan *plan = NULL;
-  convcl_status st =
-      tu_plan_create(ctx, &pr->desc, &pr->input_shape, pr->weight, pr->bias, algo, variant, &plan);
-  if (st == CONVCL_ERROR_ALGO_NOT_APPLICABLE && algo != CONVCL_ALGO_AUTO) return -1;
-  char what[64];
-  snprintf(what, sizeof what, "%s/%d", convcl_algo_name(algo), variant);
-  if (st != CONVCL_OK) {
-    report(name, what, pr);
-    printf("    plan: %s: %s\n", convcl_status_string(st), convcl_last_error());
-    return 1;
-  }
-  snprintf(what, sizeof what, "%s/%d -> %s", convcl_algo_name(algo), variant,
-           convcl_algo_name(convcl_plan_algo(plan)));
-  tu_poison(pr->got, pr->output_elems);
-  st = convcl_plan_run(plan, pr->input, pr->got);
-  const convcl_algo ran = convcl_plan_algo(plan);
-  convcl_plan_destroy(plan);
-  if (st != CONVCL_OK) {
-    report(name, what, pr);
-    printf("    run: %s: %s\n", convcl_status_string(st), convcl_last_error());
-    return 1;
-  }
+/* One planned algorithm on one problem (a tu_check_fn): every output element within
+ * the tolerance. */
+static int check(const char *name, const char *what, convcl_plan *plan, tu_problem *pr) {
+  const convcl_status st = convcl_plan_run(plan, pr->input, pr->got);
+  convcl_algo ran;
+  if (tu_problem_ran(name, what, pr, report, plan, st, &ran)) return 1;
   const double alg = tu_bound_factor(ran);
   const double factor = alg * (double)(pr->terms + 3) * TU_UNIT_ROUNDOFF;
   const float *mag = alg > 1.0 ? pr->plane_mag : pr->mag;
@@ -1341,28 +1216,21 @@ static int run_algo(convcl_context *ctx, const char *name, convcl_algo algo, int
 /* Runs one descriptor on AUTO and every tile variant of every algorithm, adding to the
  * counts. */
 static void run_case(convcl_context *ctx, const char *name, const convcl_conv_desc *desc,
-                     const convcl_shape *input, const convcl_shape *output, int *passed,
-                     int *failed) {
-  problem pr;
+                     const convcl_shape *input, int *passed, int *failed) {
+  tu_problem pr;
   memset(&pr, 0, sizeof pr);
   pr.desc = *desc;
   pr.input_shape = *input;
-  pr.output_shape = *output;
-  const convcl_status st = problem_init(&pr);
+  convcl_status st = tu_problem_alloc(&pr, &rng_state);
+  if (st == CONVCL_OK) st = tu_problem_expect(&pr);
   if (st != CONVCL_OK) {
     report(name, "ref", &pr);
     printf("    reference: %s: %s\n", convcl_status_string(st), convcl_last_error());
     ++*failed;
   } else {
-    for (int a = CONVCL_ALGO_AUTO; a < CONVCL_ALGO_COUNT; a++)
-      for (int v = 0;; v++) {
-        const int result = run_algo(ctx, name, (convcl_algo)a, v, &pr);
-        if (result == 0) ++*passed;
-        if (result == 1) ++*failed;
-        if (result == -1 || a == CONVCL_ALGO_AUTO) break;
-      }
+    tu_run_all(ctx, name, &pr, report, check, passed, failed);
   }
-  problem_free(&pr);
+  tu_problem_free(&pr);
 }
 
 int main(int argc, char **argv) {
@@ -1381,7 +1249,7 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < sizeof named_cases / sizeof named_cases[0]; i++) {
     convcl_conv_desc desc;
     convcl_shape input, output;
-    make_desc(&named_cases[i], &desc, &input);
+    tu_make_desc(&named_cases[i], &desc, &input);
     /* A named case the library rejects is a mistake in the case or in the library. */
     const convcl_status st = convcl_conv_output_shape(&desc, &input, &output);
     if (st != CONVCL_OK) {
@@ -1391,7 +1259,7 @@ int main(int argc, char **argv) {
       failed++;
       continue;
     }
-    run_case(ctx, named_cases[i].name, &desc, &input, &output, &passed, &failed);
+    run_case(ctx, named_cases[i].name, &desc, &input, &passed, &failed);
   }
   const int named_failed = failed;
 
@@ -1405,17 +1273,17 @@ int main(int argc, char **argv) {
       failed++;
       break;
     }
-    param p;
+    tu_layer p;
     convcl_conv_desc desc;
     convcl_shape input, output;
     drawn++;
     random_param(&p);
-    make_desc(&p, &desc, &input);
+    tu_make_desc(&p, &desc, &input);
     if (convcl_conv_output_shape(&desc, &input, &output) != CONVCL_OK) continue;
     char name[64];
     snprintf(name, sizeof name, "random #%ld", valid);
     valid++;
-    run_case(ctx, name, &desc, &input, &output, &passed, &failed);
+    run_case(ctx, name, &desc, &input, &passed, &failed);
   }
   convcl_context_destroy(ctx);
   printf(
