@@ -42,7 +42,8 @@ typedef void (*convcl_f32_gemm_strided_fn)(size_t kc, const float *a, const floa
                                            const float *bias, int flags);
 
 /* A stretch of one row of a packed B tile (host/cpu/igemm.c) whose source is regular:
- * len floats from plane[src], plane[src + step], ... (src -1: zeros) to row[dst]. */
+ * len floats from plane[src], plane[src + step], ... (src -1: zeros) to row[dst]; step is
+ * negative or 0 where reflect or replicate padding walks back or repeats. */
 typedef struct convcl_pack_run {
   int64_t dst, src, step;
   int32_t len;

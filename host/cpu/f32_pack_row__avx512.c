@@ -46,7 +46,7 @@ void convcl_f32_pack_row__avx512(float *row, const float *plane, const convcl_pa
         _mm512_mask_storeu_ps(d + e, first(left), _mm512_permutex2var_ps(lo, even, hi));
       }
     } else {
-      for (; e < n; e++) d[e] = s[e * (size_t)u->step];
+      for (; e < n; e++) d[e] = s[(int64_t)e * u->step];
     }
   }
 }
