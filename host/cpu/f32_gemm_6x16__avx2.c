@@ -3,7 +3,8 @@
  * accumulators are named variables, not an array, so no compiler has a reason to keep
  * them on the stack. Built with -mavx2 -mfma; only called when the CPU has both.
  * Two entry points share one body: B as a packed panel, or B in place with rows ldb
- * apart, read through lane masks so no byte past column n is touched. */
+ * apart, read through lane masks so no byte past column n is touched. A tile's last few
+ * columns take narrower paths (see tile). */
 #include "cpu.h"
 
 #include <immintrin.h>
@@ -96,19 +97,88 @@ static inline __attribute__((always_inline)) void kernel(size_t kc, const float 
 
 #undef STEP
 
+/* The tile's last n <= NARROW_MAX columns the other way round: each column is one vector
+ * over the tile's 6 rows (A's panel rows are contiguous; the 2 lanes past them are
+ * masked off), times a broadcast of B, so n columns cost n multiply-adds per step where
+ * the low vector costs 6 (7 x 7 outputs: 49 = 3 x 16 + 1 columns). Steps go in groups
+ * with an accumulator per step and column, so enough multiply-adds are in flight.
+ * Nothing past column n of B or C, or past the panel's last row of A, is touched. */
+enum { NARROW_MAX = 4, GROUP = 4 };
+
+static inline __attribute__((always_inline)) void narrow(size_t kc, const float *a, const float *b,
+                                                         size_t ldb, float *c, size_t ldc, size_t m,
+                                                         size_t n, const float *bias, int flags) {
+  const __m256i rows = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);
+  __m256 acc[GROUP][NARROW_MAX];
+  for (size_t s = 0; s < GROUP; s++)
+    for (size_t j = 0; j < n; j++) acc[s][j] = _mm256_setzero_ps();
+  size_t k = 0;
+  for (; k + GROUP <= kc; k += GROUP)
+    for (size_t s = 0; s < GROUP; s++) {
+      const __m256 as = _mm256_maskload_ps(a + 6 * (k + s), rows);
+      for (size_t j = 0; j < n; j++)
+        acc[s][j] = _mm256_fmadd_ps(as, _mm256_broadcast_ss(b + (k + s) * ldb + j), acc[s][j]);
+    }
+  for (; k < kc; k++) {
+    const __m256 a0 = _mm256_maskload_ps(a + 6 * k, rows);
+    for (size_t j = 0; j < n; j++)
+      acc[0][j] = _mm256_fmadd_ps(a0, _mm256_broadcast_ss(b + k * ldb + j), acc[0][j]);
+  }
+  for (size_t s = 1; s < GROUP; s++)
+    for (size_t j = 0; j < n; j++) acc[0][j] = _mm256_add_ps(acc[0][j], acc[s][j]);
+  float col[NARROW_MAX][8];
+  for (size_t j = 0; j < n; j++) _mm256_storeu_ps(col[j], acc[0][j]);
+  for (size_t i = 0; i < m; i++) {
+    float *row = c + i * ldc;
+    for (size_t j = 0; j < n; j++) {
+      float v = col[j][i];
+      if (flags & CONVCL_GEMM_ACCUMULATE)
+        v += row[j];
+      else if (bias)
+        v += bias[i];
+      row[j] = flags & CONVCL_GEMM_RELU ? convcl_cpu_relu(v) : v;
+    }
+  }
+}
+
+/* narrow with n as a constant, so its loops unroll and the accumulators stay in
+ * registers. */
+static void narrow_columns(size_t kc, const float *a, const float *b, size_t ldb, float *c,
+                           size_t ldc, size_t m, size_t n, const float *bias, int flags) {
+  switch (n) {
+#define NARROW_CASE(n)                                \
+  case n:                                             \
+    narrow(kc, a, b, ldb, c, ldc, m, n, bias, flags); \
+    break;
+    NARROW_CASE(1)
+    NARROW_CASE(2)
+    NARROW_CASE(3)
+    NARROW_CASE(4)
+#undef NARROW_CASE
+  }
+}
+
+/* One call: up to NARROW_MAX columns as narrow columns, up to 8 as the low vector, more
+ * as the whole tile. */
+static inline __attribute__((always_inline)) void tile(size_t kc, const float *a, const float *b,
+                                                       size_t ldb, float *c, size_t ldc, size_t m,
+                                                       size_t n, const float *bias, int flags,
+                                                       int packed) {
+  if (n <= NARROW_MAX)
+    narrow_columns(kc, a, b, ldb, c, ldc, m, n, bias, flags);
+  else if (n <= 8)
+    kernel(kc, a, b, ldb, c, ldc, m, n, bias, flags, packed, 1);
+  else
+    kernel(kc, a, b, ldb, c, ldc, m, n, bias, flags, packed, 0);
+}
+
 void convcl_f32_gemm_6x16__avx2(size_t kc, const float *a, const float *b, float *c, size_t ldc,
                                 size_t m, size_t n, const float *bias, int flags) {
-  if (n <= 8)
-    kernel(kc, a, b, 16, c, ldc, m, n, bias, flags, 1, 1);
-  else
-    kernel(kc, a, b, 16, c, ldc, m, n, bias, flags, 1, 0);
+  tile(kc, a, b, 16, c, ldc, m, n, bias, flags, 1);
 }
 
 void convcl_f32_gemm_6x16__avx2_strided(size_t kc, const float *a, const float *b, size_t ldb,
                                         float *c, size_t ldc, size_t m, size_t n, const float *bias,
                                         int flags) {
-  if (n <= 8)
-    kernel(kc, a, b, ldb, c, ldc, m, n, bias, flags, 0, 1);
-  else
-    kernel(kc, a, b, ldb, c, ldc, m, n, bias, flags, 0, 0);
+  tile(kc, a, b, ldb, c, ldc, m, n, bias, flags, 0);
 }
