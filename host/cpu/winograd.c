@@ -73,11 +73,10 @@ static size_t slot_bytes(const wino_shape *s) {
   return (s->v_floats + s->m_floats) * sizeof(float);
 }
 
-/* The most workspace the slots take: the CPU budget less what the implicit GEMM plan
- * for non-finite data takes beside them. */
-static size_t workspace_cap(const convcl_context *ctx, const convcl_problem *p) {
+/* The most workspace the slots take: the CPU budget less `direct`, the workspace of the
+ * implicit GEMM plan for non-finite data beside them. */
+static size_t workspace_cap(const convcl_problem *p, size_t direct) {
   const size_t budget = convcl_cpu_workspace_budget(p);
-  const size_t direct = convcl_cpu_implicit_gemm.workspace(ctx, p);
   return direct < budget ? budget - direct : 0;
 }
 
@@ -201,10 +200,11 @@ static int pick_layout(const convcl_problem *p, int m, const convcl_cpu_isa *isa
 static size_t workspace_for(const convcl_context *ctx, const convcl_problem *p, int m) {
   const convcl_cpu_isa *isa = convcl_cpu_isa_get();
   const int threads = convcl_pool_threads(convcl_cpu_pool(ctx));
-  const size_t cap = workspace_cap(ctx, p);
+  const size_t direct = convcl_cpu_implicit_gemm.workspace(ctx, p);
+  const size_t cap = workspace_cap(p, direct);
   wino_shape s;
   plan_shape(p, m, pick_layout(p, m, isa, threads, cap, &s), isa, threads, cap, &s);
-  return (size_t)s.slots * slot_bytes(&s) + convcl_cpu_implicit_gemm.workspace(ctx, p);
+  return (size_t)s.slots * slot_bytes(&s) + direct;
 }
 
 static size_t wino_workspace_4x4(const convcl_context *ctx, const convcl_problem *p) {
@@ -279,7 +279,7 @@ static convcl_status wino_create(convcl_plan *plan, const float *weights, const 
   wp->input = wp->isa->winograd->input[m == 4];
   wp->output = wp->isa->winograd->output[m == 4];
   const int threads = convcl_pool_threads(convcl_cpu_pool(plan->ctx));
-  const size_t cap = workspace_cap(plan->ctx, p);
+  const size_t cap = workspace_cap(p, convcl_cpu_implicit_gemm.workspace(plan->ctx, p));
   const int layout =
       plan->variant >= 0 ? plan->variant : pick_layout(p, m, wp->isa, threads, cap, &wp->s);
   plan_shape(p, m, layout, wp->isa, threads, cap, &wp->s);
