@@ -472,7 +472,8 @@ static const tu_layer named_cases[] = {
      .pad_end = ALL(1),
      .size = {7, 7}},
     /* More output channels than positions: on 2 or more threads the CPU implicit GEMM
-     * splits the output channels, each task packing the same B (several K blocks). */
+     * splits the output channels, each task packing the same B (several K blocks), and
+     * so does Winograd F(2x2) over its 16 tiles (each slice transforms the same input). */
     {.name = "small_output_channel_split_relu",
      .relu = 1,
      .in_channels = 256,

@@ -80,41 +80,19 @@ static size_t workspace_cap(const convcl_problem *p, size_t direct) {
   return direct < budget ? budget - direct : 0;
 }
 
-static void plan_shape(const convcl_problem *p, int m, int layout, const convcl_cpu_isa *isa,
-                       int threads, size_t cap, wino_shape *s) {
-  s->layout = layout;
-  s->tw_panel = layout == TILES_AS_ROWS ? isa->mr : isa->nr;
-  s->kw_panel = layout == TILES_AS_ROWS ? isa->nr : isa->mr;
-  const int64_t panel = s->tw_panel;
-  s->m = m;
-  s->alpha = m + 2;
-  s->xis = s->alpha * s->alpha;
-  s->cg = p->c / p->groups;
-  s->kg = p->k / p->groups;
-  s->th = ceil_div(p->out[1], m);
-  s->tw = ceil_div(p->out[2], m);
-  s->tiles = p->n * s->th * s->tw;
-  s->kc = ceil_div(s->cg, ceil_div(s->cg, KC_MAX));
-  s->kpanels_all = ceil_div(s->kg, s->kw_panel);
-  /* The most whole panels of tiles within the slot budget, then blocks as even as whole
-   * panels allow, and at least one task per thread where the tiles allow it. */
-  const int64_t per_tile = s->xis * (s->cg + s->kg) * (int64_t)sizeof(float);
-  const int64_t tpanels = ceil_div(s->tiles, panel);
-  const int64_t fit = max64(1, SLOT_BYTES / (per_tile * panel));
-  int64_t blocks = ceil_div(tpanels, fit);
-  /* A few tasks per thread balance only in whole rounds. */
-  if (p->groups * blocks < 4 * threads) {
-    const int64_t rounds = ceil_div(p->groups * blocks, threads);
-    blocks = min64(tpanels, ceil_div(rounds * threads, p->groups));
-  }
-  s->tblock = ceil_div(tpanels, blocks) * panel;
+/* Relative costs for choosing how tasks share the work, in cycles per float: streaming
+ * a float of U from L3 or memory (as igemm.c streams A) and transforming an element of
+ * an input tile (as igemm.c packs B). */
+#define STREAM_COST 0.25
+#define TRANSFORM_COST 0.5
+
+/* The blocking for `blocks` blocks of tiles and `kblocks` slices of the output channels,
+ * both as even as whole panels allow; the other fields are set. */
+static void block_shape(const convcl_problem *p, int threads, size_t cap, int64_t blocks,
+                        int64_t kblocks, wino_shape *s) {
+  s->tblock = ceil_div(ceil_div(s->tiles, s->tw_panel), blocks) * s->tw_panel;
   s->tblocks = ceil_div(s->tiles, s->tblock);
-  /* Too few tile blocks for the threads: split the output channels too; each slice
-   * transforms the block's input again, a cost of 1/K of its GEMM. */
-  s->kblocks = 1;
-  if (p->groups * s->tblocks < threads)
-    s->kblocks = min64(s->kpanels_all, ceil_div(threads, p->groups * s->tblocks));
-  s->kpanels = ceil_div(s->kpanels_all, s->kblocks);
+  s->kpanels = ceil_div(s->kpanels_all, kblocks);
   s->kblocks = ceil_div(s->kpanels_all, s->kpanels);
   s->units = p->groups * s->tblocks * s->kblocks;
   /* Units that do not fill the last round (7 blocks on 2 threads) are split further in
@@ -136,6 +114,67 @@ static void plan_shape(const convcl_problem *p, int m, int layout, const convcl_
   /* Fewer slots than threads where the workspace would pass its cap. */
   s->slots = min64(threads, s->tasks);
   s->slots = max64(1, min64(s->slots, (int64_t)(cap / slot_bytes(s))));
+}
+
+/* Estimated cycles of the slowest thread: a unit multiplies its block of tiles by its
+ * slice of U, streams that slice once and transforms its tiles' input; the slices of a
+ * split unit each transform it again. */
+static double shape_cost(const wino_shape *s, const convcl_cpu_isa *isa, int threads) {
+  const double c = (double)(s->xis * s->cg), k = (double)(s->kpanels * s->kw_panel);
+  const double gemm = c * (double)s->tblock * k / isa->fma_per_cycle + c * k * STREAM_COST;
+  const double transform = c * (double)s->tblock * TRANSFORM_COST;
+  return (double)ceil_div(s->whole, threads) * (gemm + transform) +
+         (double)ceil_div((s->units - s->whole) * s->split, threads) *
+             (gemm / (double)s->split + transform);
+}
+
+static void plan_shape(const convcl_problem *p, int m, int layout, const convcl_cpu_isa *isa,
+                       int threads, size_t cap, wino_shape *s) {
+  s->layout = layout;
+  s->tw_panel = layout == TILES_AS_ROWS ? isa->mr : isa->nr;
+  s->kw_panel = layout == TILES_AS_ROWS ? isa->nr : isa->mr;
+  s->m = m;
+  s->alpha = m + 2;
+  s->xis = s->alpha * s->alpha;
+  s->cg = p->c / p->groups;
+  s->kg = p->k / p->groups;
+  s->th = ceil_div(p->out[1], m);
+  s->tw = ceil_div(p->out[2], m);
+  s->tiles = p->n * s->th * s->tw;
+  s->kc = ceil_div(s->cg, ceil_div(s->cg, KC_MAX));
+  s->kpanels_all = ceil_div(s->kg, s->kw_panel);
+  /* The most whole panels of tiles within the slot budget, then blocks as even as whole
+   * panels allow, and at least one task per thread where the tiles allow it. */
+  const int64_t per_tile = s->xis * (s->cg + s->kg) * (int64_t)sizeof(float);
+  const int64_t tpanels = ceil_div(s->tiles, s->tw_panel);
+  const int64_t fit = max64(1, SLOT_BYTES / (per_tile * s->tw_panel));
+  const int64_t fewest = ceil_div(tpanels, fit);
+  int64_t blocks = fewest;
+  /* A few tasks per thread balance only in whole rounds. */
+  if (p->groups * blocks < 4 * threads) {
+    const int64_t rounds = ceil_div(p->groups * blocks, threads);
+    blocks = min64(tpanels, ceil_div(rounds * threads, p->groups));
+  }
+  block_shape(p, threads, cap, blocks, 1, s);
+  /* Too few tile blocks for the threads: split the output channels too; each slice
+   * transforms the block's input again, a cost of 1/K of its GEMM. */
+  if (p->groups * s->tblocks < threads)
+    block_shape(p, threads, cap, blocks, ceil_div(threads, p->groups * s->tblocks), s);
+  /* Each block of tiles streams its slice of U once, all of U when K is not split, and
+   * U is 16/9 (F2) or 4 (F4) times the weights. With few tiles and many channels
+   * (ResNet-50's 7x7 layer: 16 tiles, 16.8 MB of U) that stream costs more than the
+   * GEMM, and the fewest blocks with the output channels split among the threads
+   * instead run faster. */
+  double cost = shape_cost(s, isa, threads);
+  for (int64_t kb = 1; kb <= min64(s->kpanels_all, 4 * threads); kb++) {
+    wino_shape alt = *s;
+    block_shape(p, threads, cap, fewest, kb, &alt);
+    const double alt_cost = shape_cost(&alt, isa, threads);
+    if (alt_cost < cost) {
+      cost = alt_cost;
+      *s = alt;
+    }
+  }
 }
 
 typedef struct wino_plan {
@@ -165,8 +204,9 @@ static int wino_applicable(const convcl_context *ctx, const convcl_problem *p) {
  * vector lanes and F(2x2) wins, 2x over the implicit GEMM. The transformed weights
  * are 16/9 (F2) or 4 (F4) times the weights and every run streams them, so with few
  * tiles to reuse them the run is bound by memory: F(2x2) on 7x7 (16 tiles, as GEMM
- * rows) wins 1.2x at 512 channels each way and loses at 1024, and wins 1.5x at 32
- * tiles; at 4 tiles (4x4 outputs) it loses. */
+ * rows, the output channels split among the threads) wins 1.4-1.5x at 512 channels each
+ * way and 1.2-1.3x at 1024, and wins 1.5x at 32 tiles; at 4 tiles (4x4 outputs) it
+ * loses. */
 static int wino_4x4_preferred(const convcl_context *ctx, const convcl_problem *p) {
   return wino_applicable(ctx, p) && p->c / p->groups >= 32 && p->k / p->groups >= 32 &&
          p->out[1] >= 28 && p->out[2] >= 28;
@@ -176,7 +216,7 @@ static int wino_2x2_preferred(const convcl_context *ctx, const convcl_problem *p
   const int64_t cg = p->c / p->groups, kg = p->k / p->groups;
   const int64_t tiles = p->n * ceil_div(p->out[1], 2) * ceil_div(p->out[2], 2);
   return wino_applicable(ctx, p) && cg >= 16 && kg >= 16 &&
-         (tiles >= 32 || (tiles >= 16 && cg * kg <= 512 * 512));
+         (tiles >= 32 || (tiles >= 16 && cg * kg <= 1024 * 1024));
 }
 
 /* The variant a plan gets when it does not ask for one.
