@@ -92,6 +92,11 @@ typedef struct convcl_cpu_isa {
   int mr, nr;
   int fma_per_cycle; /* multiply-adds per cycle and core the microkernel reaches, roughly */
   convcl_f32_gemm_fn gemm;
+  /* A second tile, square (sq x sq), for GEMMs with few rows whose B streams from L3 or
+   * memory once per run: each vector of B serves sq rows where gemm's serves mr, for half
+   * the B bytes per multiply-add. 0 and NULL where the ISA has none. */
+  int sq;
+  convcl_f32_gemm_fn gemm_sq;
   convcl_f32_gemm_strided_fn gemm_strided;
   convcl_pack_row_fn pack_row;
   const struct convcl_winograd_fns *winograd;
@@ -117,6 +122,8 @@ void convcl_f32_gemm_8x32__avx512(size_t kc, const float *a, const float *b, flo
 void convcl_f32_gemm_8x32__avx512_strided(size_t kc, const float *a, const float *b, size_t ldb,
                                           float *c, size_t ldc, size_t m, size_t n,
                                           const float *bias, int flags);
+void convcl_f32_gemm_16x16__avx512(size_t kc, const float *a, const float *b, float *c, size_t ldc,
+                                   size_t m, size_t n, const float *bias, int flags);
 
 void convcl_f32_gemm_8x12__neon(size_t kc, const float *a, const float *b, float *c, size_t ldc,
                                 size_t m, size_t n, const float *bias, int flags);

@@ -50,6 +50,7 @@ static const char *const variant_names[] = {"tiles_as_columns", "tiles_as_rows"}
 
 typedef struct wino_shape {
   int layout;                 /* TILES_AS_COLUMNS or TILES_AS_ROWS */
+  int square;                 /* tiles as rows through the ISA's square tile (gemm_sq) */
   int m, alpha, xis;          /* output tile side, input tile side, alpha^2 */
   int64_t cg, kg;             /* channels per group, in and out */
   int64_t th, tw, tiles;      /* tile rows and columns per image, tiles of the batch */
@@ -131,8 +132,6 @@ static double shape_cost(const wino_shape *s, const convcl_cpu_isa *isa, int thr
 static void plan_shape(const convcl_problem *p, int m, int layout, const convcl_cpu_isa *isa,
                        int threads, size_t cap, wino_shape *s) {
   s->layout = layout;
-  s->tw_panel = layout == TILES_AS_ROWS ? isa->mr : isa->nr;
-  s->kw_panel = layout == TILES_AS_ROWS ? isa->nr : isa->mr;
   s->m = m;
   s->alpha = m + 2;
   s->xis = s->alpha * s->alpha;
@@ -141,6 +140,11 @@ static void plan_shape(const convcl_problem *p, int m, int layout, const convcl_
   s->th = ceil_div(p->out[1], m);
   s->tw = ceil_div(p->out[2], m);
   s->tiles = p->n * s->th * s->tw;
+  /* Tiles as rows stream U as B, so each vector of U serves as many tiles as the tile has
+   * rows: the square tile, where there is one and more than MR tiles to fill it. */
+  s->square = layout == TILES_AS_ROWS && isa->gemm_sq && s->tiles > isa->mr;
+  s->tw_panel = s->square ? isa->sq : layout == TILES_AS_ROWS ? isa->mr : isa->nr;
+  s->kw_panel = s->square ? isa->sq : layout == TILES_AS_ROWS ? isa->nr : isa->mr;
   s->kc = ceil_div(s->cg, ceil_div(s->cg, KC_MAX));
   s->kpanels_all = ceil_div(s->kg, s->kw_panel);
   /* The most whole panels of tiles within the slot budget, then blocks as even as whole
@@ -445,7 +449,8 @@ static int run_task(const wino_job *job, int64_t task, float *v, float *mbuf) {
       if (rows)
         for (int64_t kp = kp0; kp < kp1; kp++)
           for (int64_t tp = 0; tp < tpanels; tp++)
-            wp->isa->gemm((size_t)kc, vx + (size_t)(tp * s->cg * tw),
+            (s->square ? wp->isa->gemm_sq : wp->isa->gemm)((size_t)kc,
+                                                           vx + (size_t)(tp * s->cg * tw),
                           wp->u + u_offset(s, g, xi, c0, kc, kp),
                           mx + (size_t)(tp * tw) * ldm + (size_t)((kp - kp0) * kw), ldm,
                           (size_t)min64(tw, count - tp * tw), (size_t)min64(kw, s->kg - kp * kw),
