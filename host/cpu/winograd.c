@@ -205,15 +205,26 @@ static int wino_applicable(const convcl_context *ctx, const convcl_problem *p) {
  * costs per channel pair, so both channel counts must be large: at 16 F(2x2) still
  * wins, F(4x4) needs 32. A run of tiles stays in one tile row, so F(4x4) wants at
  * least 7 tiles (28 outputs) per row and column: on 14x14 its runs fill half the
- * vector lanes and F(2x2) wins, 2x over the implicit GEMM. The transformed weights
+ * vector lanes and at 64 channels F(2x2) wins, 2x over the implicit GEMM (at 128 they
+ * tie, and from 192 F(4x4) wins, see wino_4x4_preferred). The transformed weights
  * are 16/9 (F2) or 4 (F4) times the weights and every run streams them, so with few
  * tiles to reuse them the run is bound by memory: F(2x2) on 7x7 (16 tiles, as GEMM
  * rows, the output channels split among the threads) wins 1.4-1.5x at 512 channels each
  * way and 1.2-1.3x at 1024, and wins 1.5x at 32 tiles; at 4 tiles (4x4 outputs) it
  * loses. */
 static int wino_4x4_preferred(const convcl_context *ctx, const convcl_problem *p) {
-  return wino_applicable(ctx, p) && p->c / p->groups >= 32 && p->k / p->groups >= 32 &&
-         p->out[1] >= 28 && p->out[2] >= 28;
+  const int64_t cg = p->c / p->groups, kg = p->k / p->groups;
+  const int64_t rows = ceil_div(p->out[1], 4), cols = ceil_div(p->out[2], 4);
+  const int64_t tiles2 = ceil_div(p->out[1], 2) * ceil_div(p->out[2], 2);
+  if (!wino_applicable(ctx, p) || cg < 32 || kg < 32) return 0;
+  if (p->out[1] >= 28 && p->out[2] >= 28) return 1;
+  /* Smaller outputs, from 3 tiles a side, where the GEMMs outweigh the transforms' half
+   * empty lanes (192 channels and more) and F(4x4) pads to whole tiles little enough to
+   * multiply at most 3/4 of F(2x2)'s elements: 14x14 at 192 to 1024 channels 1.3-1.5x
+   * over F(2x2) (16 tiles through the square tile), 12x12 and 20x20 1.3-1.4x; 16x16
+   * ties; 10x10 (3 tiles a side, 9/16 of them padding) loses 0.87x, as do 7x7 outputs
+   * (2 tiles a side) with several images. */
+  return cg >= 192 && kg >= 192 && rows >= 3 && cols >= 3 && 36 * rows * cols * 4 <= 3 * 16 * tiles2;
 }
 
 static int wino_2x2_preferred(const convcl_context *ctx, const convcl_problem *p) {
