@@ -224,7 +224,8 @@ static int wino_4x4_preferred(const convcl_context *ctx, const convcl_problem *p
    * over F(2x2) (16 tiles through the square tile), 12x12 and 20x20 1.3-1.4x; 16x16
    * ties; 10x10 (3 tiles a side, 9/16 of them padding) loses 0.87x, as do 7x7 outputs
    * (2 tiles a side) with several images. */
-  return cg >= 192 && kg >= 192 && rows >= 3 && cols >= 3 && 36 * rows * cols * 4 <= 3 * 16 * tiles2;
+  return cg >= 192 && kg >= 192 && rows >= 3 && cols >= 3 &&
+         36 * rows * cols * 4 <= 3 * 16 * tiles2;
 }
 
 static int wino_2x2_preferred(const convcl_context *ctx, const convcl_problem *p) {
@@ -451,6 +452,7 @@ static int run_task(const wino_job *job, int64_t task, float *v, float *mbuf) {
   const int rows = s->layout == TILES_AS_ROWS;
   const size_t ldm = (size_t)(rows ? (kp1 - kp0) * kw : s->tblock);
   const int64_t tpanels = ceil_div(count, tw);
+  const convcl_f32_gemm_fn rows_gemm = s->square ? wp->isa->gemm_sq : wp->isa->gemm;
   for (int64_t xi = 0; xi < s->xis; xi++)
     for (int64_t c0 = 0; c0 < s->cg; c0 += s->kc) {
       const int64_t kc = min64(s->kc, s->cg - c0);
@@ -460,12 +462,11 @@ static int run_task(const wino_job *job, int64_t task, float *v, float *mbuf) {
       if (rows)
         for (int64_t kp = kp0; kp < kp1; kp++)
           for (int64_t tp = 0; tp < tpanels; tp++)
-            (s->square ? wp->isa->gemm_sq : wp->isa->gemm)((size_t)kc,
-                                                           vx + (size_t)(tp * s->cg * tw),
-                          wp->u + u_offset(s, g, xi, c0, kc, kp),
-                          mx + (size_t)(tp * tw) * ldm + (size_t)((kp - kp0) * kw), ldm,
-                          (size_t)min64(tw, count - tp * tw), (size_t)min64(kw, s->kg - kp * kw),
-                          NULL, c0 > 0);
+            rows_gemm((size_t)kc, vx + (size_t)(tp * s->cg * tw),
+                      wp->u + u_offset(s, g, xi, c0, kc, kp),
+                      mx + (size_t)(tp * tw) * ldm + (size_t)((kp - kp0) * kw), ldm,
+                      (size_t)min64(tw, count - tp * tw), (size_t)min64(kw, s->kg - kp * kw), NULL,
+                      c0 > 0);
       else
         for (int64_t tp = 0; tp < tpanels; tp++)
           for (int64_t kp = kp0; kp < kp1; kp++)
