@@ -29,9 +29,9 @@ typedef struct bench_baseline {
 extern const bench_baseline baseline_onednn_nchw, baseline_onednn_blocked;
 extern const bench_baseline baseline_clblast_convgemm;
 
-/* Prepares the baselines to use threads CPU threads (the same as convcl's CPU path).
- * Call once, before any baseline runs. */
-void baselines_init(int threads);
+/* Has the CPU baselines use threads threads (those of the CPU device they are timed
+ * beside) in the baseline runs the calling thread makes from now on. */
+void baselines_set_threads(int threads);
 
 /* The baselines of this build; count in *count. */
 const bench_baseline *const *baselines_list(int *count);

@@ -18,7 +18,7 @@ static const bench_baseline *const baselines[] = {
 #endif
     NULL};
 
-void baselines_init(int threads) {
+void baselines_set_threads(int threads) {
 #ifdef CONVCL_BENCH_ONEDNN
   /* oneDNN runs on OpenMP here. libgomp reads OMP_NUM_THREADS once, when it is loaded
    * with the program, so setting the variable now would be too late; the runtime's own

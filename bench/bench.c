@@ -46,7 +46,10 @@ static const char usage_text[] =
     "\n"
     "what to measure:\n"
     "  --device D         auto (default: the device 'auto' opens), cpu, opencl, opencl:P:D,\n"
-    "                     or all (cpu and every OpenCL device); comma-separated for several\n"
+    "                     or all (cpu and every OpenCL device); comma-separated for several.\n"
+    "                     cpu@T: the CPU path and the CPU baselines on T threads, as\n"
+    "                     CONVCL_NUM_THREADS=T would have them; --device cpu@1,cpu@2 times\n"
+    "                     both thread counts layer by layer in one run\n"
     "  --algo A           auto (default), an algorithm's name, or all (every algorithm that\n"
     "                     can run the layer); comma-separated for several\n"
     "  --runs N           timed runs per row (default 10)\n"
@@ -218,7 +221,6 @@ typedef struct bench {
   bench_layers layers;
   bench_device *devices;
   int device_count;
-  int cpu_threads;                                  /* what the CPU path uses */
   int want_auto, want_all, want[CONVCL_ALGO_COUNT]; /* --algo */
   const bench_baseline *const *baselines;
   int baseline_count; /* 0 with --no-baselines */
@@ -234,16 +236,42 @@ typedef struct bench {
 
 /* ---- Devices and algorithms ----------------------------------------------------- */
 
-static void add_device(bench *b, const convcl_device_info *info) {
+/* Adds info's device once; threads > 0 makes it cpu@threads (info: the CPU). */
+static void add_device(bench *b, const convcl_device_info *info, int threads) {
+  char id[sizeof b->devices->id];
+  if (threads > 0)
+    snprintf(id, sizeof id, "cpu@%d", threads);
+  else
+    snprintf(id, sizeof id, "%s", info->id);
   for (int i = 0; i < b->device_count; i++)
-    if (strcmp(b->devices[i].id, info->id) == 0) return;
+    if (strcmp(b->devices[i].id, id) == 0) return;
   bench_device *d = &b->devices[b->device_count++];
   memset(d, 0, sizeof *d);
-  snprintf(d->id, sizeof d->id, "%s", info->id);
+  snprintf(d->id, sizeof d->id, "%s", id);
+  snprintf(d->context, sizeof d->context, "%s", info->id);
   snprintf(d->name, sizeof d->name, "%s", info->name);
   d->opencl = strcmp(info->id, "cpu") != 0;
-  d->threads = info->compute_units;
+  d->threads = threads > 0 ? threads : info->compute_units;
+  d->pinned = threads > 0;
   d->peak_gflops = NAN;
+}
+
+/* A context on d; for cpu@T through CONVCL_NUM_THREADS, which the CPU path reads when a
+ * context is created, put back as it was after. */
+static convcl_status open_context(const bench_device *d, convcl_context **ctx) {
+  if (!d->pinned) return convcl_context_create(d->context, ctx);
+  const char *old = getenv("CONVCL_NUM_THREADS");
+  char *saved = old ? strdup(old) : NULL;
+  char value[16];
+  snprintf(value, sizeof value, "%d", d->threads);
+  setenv("CONVCL_NUM_THREADS", value, 1);
+  const convcl_status st = convcl_context_create(d->context, ctx);
+  if (saved)
+    setenv("CONVCL_NUM_THREADS", saved, 1);
+  else
+    unsetenv("CONVCL_NUM_THREADS");
+  free(saved);
+  return st;
 }
 
 static int resolve_devices(bench *b) {
@@ -252,7 +280,10 @@ static int resolve_devices(bench *b) {
     return fail(BENCH_RUNTIME_ERROR, "cannot list devices: %s", convcl_last_error());
   convcl_device_info *infos = calloc((size_t)count, sizeof *infos);
   char *list = strdup(b->opt.device ? b->opt.device : "auto");
-  b->devices = calloc((size_t)count, sizeof *b->devices);
+  /* Room for every device here and one cpu@T per name in the list. */
+  size_t names = 1;
+  for (const char *c = list; c && *c; c++) names += *c == ',';
+  b->devices = calloc((size_t)count + names, sizeof *b->devices);
   if (!infos || !list || !b->devices) {
     status = fail(BENCH_RUNTIME_ERROR, "out of memory");
     goto cleanup;
@@ -264,19 +295,26 @@ static int resolve_devices(bench *b) {
   char *save = NULL;
   for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
     int found = 0;
+    /* The CPU is always device 0 of convcl's list. */
+    if (strncmp(tok, "cpu@", 4) == 0) {
+      long threads;
+      if ((status = parse_count("cpu@T", tok + 4, 1, 1024, &threads)) != BENCH_OK) goto cleanup;
+      add_device(b, &infos[0], (int)threads);
+      continue;
+    }
     for (int i = 0; i < count; i++) {
       const convcl_device_info *info = &infos[i];
       int opencl = strncmp(info->id, "opencl:", 7) == 0;
       if (strcmp(tok, "all") == 0 || strcmp(tok, info->id) == 0 ||
           (strcmp(tok, "auto") == 0 && info->is_auto) ||
           (strcmp(tok, "opencl") == 0 && opencl && !found)) {
-        add_device(b, info);
+        add_device(b, info, 0);
         found = 1;
       }
     }
     /* auto always has a device: the CPU path when nothing was marked. */
     if (!found && strcmp(tok, "auto") == 0) {
-      add_device(b, &infos[0]);
+      add_device(b, &infos[0], 0);
       found = 1;
     }
     if (!found) {
@@ -292,9 +330,6 @@ static int resolve_devices(bench *b) {
     }
   }
   if (b->device_count == 0) status = fail(BENCH_USAGE_ERROR, "--device names no device");
-  /* The CPU path's threads size the CPU peak and the CPU baselines, the latter even
-   * when the CPU itself is not benchmarked. */
-  b->cpu_threads = infos[0].compute_units;
 cleanup:
   free(infos);
   free(list);
@@ -531,10 +566,11 @@ static void attach_baselines(bench *b, int layer, bench_row *row) {
       if (bl->opencl != dev->opencl) continue;
       progress(b, "%s/%s on %s: baseline %s", row->layer->suite, row->layer->name, dev->id,
                bl->name);
+      if (!dev->opencl) baselines_set_threads(dev->threads);
       bench_baseline_result *r = &res[n++];
       r->name = bl->name;
       r->median_ms = r->min_ms = NAN;
-      r->status = bl->time(dev->id, &row->layer->desc, &row->layer->input, (int)b->warmup,
+      r->status = bl->time(dev->context, &row->layer->desc, &row->layer->input, (int)b->warmup,
                            (int)b->runs, &r->median_ms, &r->min_ms, r->note, sizeof r->note);
     }
     b->baseline_results[slot] = res;
@@ -618,7 +654,7 @@ static void measure(bench *b, int layer, layer_data *data, int device, convcl_al
   convcl_plan *plan = NULL;
   convcl_tensor *x = NULL, *y = NULL;
   progress(b, "%s/%s on %s (%s): plan", l->suite, l->name, dev->id, row->algo);
-  if (convcl_context_create(dev->id, &ctx) != CONVCL_OK) {
+  if (open_context(dev, &ctx) != CONVCL_OK) {
     row_fail(row, "cannot open %s: %s", dev->id, convcl_last_error());
     return;
   }
@@ -630,7 +666,7 @@ static void measure(bench *b, int layer, layer_data *data, int device, convcl_al
     if (pass == 1) {
       convcl_context_destroy(ctx);
       ctx = NULL;
-      if (convcl_context_create(dev->id, &ctx) != CONVCL_OK) {
+      if (open_context(dev, &ctx) != CONVCL_OK) {
         row_fail(row, "cannot open %s: %s", dev->id, convcl_last_error());
         goto cleanup;
       }
@@ -723,7 +759,7 @@ static void measure_device(bench *b, int layer, layer_data *data, int device) {
     row_fail(new_row(b, l, device, "all"), "%s", data->error);
   } else if (b->want_all) {
     convcl_context *ctx;
-    if (convcl_context_create(b->devices[device].id, &ctx) != CONVCL_OK) {
+    if (open_context(&b->devices[device], &ctx) != CONVCL_OK) {
       row_fail(new_row(b, l, device, "all"), "cannot open %s: %s", b->devices[device].id,
                convcl_last_error());
     } else {
@@ -871,7 +907,6 @@ static int run(bench *b, output_file *file, int argc, char **argv) {
     return fail(BENCH_RUNTIME_ERROR, "out of memory");
   /* Opened before hours of measuring, so a bad path fails now. */
   if (b->opt.output && (st = output_open(b->opt.output, file)) != BENCH_OK) return st;
-  if (b->baseline_count > 0) baselines_init(b->cpu_threads);
   b->progress = isatty(STDERR_FILENO);
   b->task_count = b->layers.count * b->device_count;
 
@@ -880,7 +915,7 @@ static int run(bench *b, output_file *file, int argc, char **argv) {
     char err[200];
     bench_peak peak;
     progress(b, "measuring the peak of %s", dev->id);
-    if (peak_measure(dev->id, dev->threads, &peak, err, sizeof err) == 0) {
+    if (peak_measure(dev->context, dev->threads, &peak, err, sizeof err) == 0) {
       dev->peak_gflops = peak.gflops;
       snprintf(dev->peak_method, sizeof dev->peak_method, "%s", peak.method);
     } else {

@@ -264,7 +264,7 @@ static dnnl_status_t layer_run(const onednn_layer *l) {
   return s == dnnl_success ? dnnl_stream_wait(l->stream) : s;
 }
 
-/* The threads oneDNN's OpenMP runtime will use (baselines_init set them), for the note;
+/* The threads oneDNN's OpenMP runtime will use (baselines_set_threads set them), for the note;
  * 0 when not an OpenMP build or not found. */
 static int omp_threads(void) {
   if (dnnl_version()->cpu_runtime != DNNL_RUNTIME_OMP) return 0;
