@@ -262,6 +262,7 @@ static convcl_status open_context(const bench_device *d, convcl_context **ctx) {
   if (!d->pinned) return convcl_context_create(d->context, ctx);
   const char *old = getenv("CONVCL_NUM_THREADS");
   char *saved = old ? strdup(old) : NULL;
+  if (old && !saved) return CONVCL_ERROR_OUT_OF_MEMORY;
   char value[16];
   snprintf(value, sizeof value, "%d", d->threads);
   setenv("CONVCL_NUM_THREADS", value, 1);
