@@ -47,9 +47,9 @@ static const char usage_text[] =
     "what to measure:\n"
     "  --device D         auto (default: the device 'auto' opens), cpu, opencl, opencl:P:D,\n"
     "                     or all (cpu and every OpenCL device); comma-separated for several.\n"
-    "                     cpu@T: the CPU path and the CPU baselines on T threads, as\n"
-    "                     CONVCL_NUM_THREADS=T would have them; --device cpu@1,cpu@2 times\n"
-    "                     both thread counts layer by layer in one run\n"
+    "                     cpu:T: the CPU path and the CPU baselines on T threads;\n"
+    "                     --device cpu:1,cpu:2 times both thread counts layer by layer in\n"
+    "                     one run\n"
     "  --algo A           auto (default), an algorithm's name, or all (every algorithm that\n"
     "                     can run the layer); comma-separated for several\n"
     "  --runs N           timed runs per row (default 10)\n"
@@ -236,43 +236,17 @@ typedef struct bench {
 
 /* ---- Devices and algorithms ----------------------------------------------------- */
 
-/* Adds info's device once; threads > 0 makes it cpu@threads (info: the CPU). */
-static void add_device(bench *b, const convcl_device_info *info, int threads) {
-  char id[sizeof b->devices->id];
-  if (threads > 0)
-    snprintf(id, sizeof id, "cpu@%d", threads);
-  else
-    snprintf(id, sizeof id, "%s", info->id);
+/* Adds info's device once. */
+static void add_device(bench *b, const convcl_device_info *info) {
   for (int i = 0; i < b->device_count; i++)
-    if (strcmp(b->devices[i].id, id) == 0) return;
+    if (strcmp(b->devices[i].id, info->id) == 0) return;
   bench_device *d = &b->devices[b->device_count++];
   memset(d, 0, sizeof *d);
-  snprintf(d->id, sizeof d->id, "%s", id);
-  snprintf(d->context, sizeof d->context, "%s", info->id);
+  snprintf(d->id, sizeof d->id, "%s", info->id);
   snprintf(d->name, sizeof d->name, "%s", info->name);
-  d->opencl = strcmp(info->id, "cpu") != 0;
-  d->threads = threads > 0 ? threads : info->compute_units;
-  d->pinned = threads > 0;
+  d->opencl = strncmp(info->id, "opencl:", 7) == 0;
+  d->threads = info->compute_units;
   d->peak_gflops = NAN;
-}
-
-/* A context on d; for cpu@T through CONVCL_NUM_THREADS, which the CPU path reads when a
- * context is created, put back as it was after. */
-static convcl_status open_context(const bench_device *d, convcl_context **ctx) {
-  if (!d->pinned) return convcl_context_create(d->context, ctx);
-  const char *old = getenv("CONVCL_NUM_THREADS");
-  char *saved = old ? strdup(old) : NULL;
-  if (old && !saved) return CONVCL_ERROR_OUT_OF_MEMORY;
-  char value[16];
-  snprintf(value, sizeof value, "%d", d->threads);
-  setenv("CONVCL_NUM_THREADS", value, 1);
-  const convcl_status st = convcl_context_create(d->context, ctx);
-  if (saved)
-    setenv("CONVCL_NUM_THREADS", saved, 1);
-  else
-    unsetenv("CONVCL_NUM_THREADS");
-  free(saved);
-  return st;
 }
 
 static int resolve_devices(bench *b) {
@@ -281,7 +255,7 @@ static int resolve_devices(bench *b) {
     return fail(BENCH_RUNTIME_ERROR, "cannot list devices: %s", convcl_last_error());
   convcl_device_info *infos = calloc((size_t)count, sizeof *infos);
   char *list = strdup(b->opt.device ? b->opt.device : "auto");
-  /* Room for every device here and one cpu@T per name in the list. */
+  /* Room for every device here and one cpu:T per name in the list. */
   size_t names = 1;
   for (const char *c = list; c && *c; c++) names += *c == ',';
   b->devices = calloc((size_t)count + names, sizeof *b->devices);
@@ -296,11 +270,18 @@ static int resolve_devices(bench *b) {
   char *save = NULL;
   for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
     int found = 0;
-    /* The CPU is always device 0 of convcl's list. */
-    if (strncmp(tok, "cpu@", 4) == 0) {
-      long threads;
-      if ((status = parse_count("cpu@T", tok + 4, 1, 1024, &threads)) != BENCH_OK) goto cleanup;
-      add_device(b, &infos[0], (int)threads);
+    /* The CPU as convcl opens it: with CONVCL_NUM_THREADS's threads, or cpu:T's, which
+     * convcl checks. */
+    if (strcmp(tok, "cpu") == 0 || strncmp(tok, "cpu:", 4) == 0) {
+      convcl_context *ctx;
+      convcl_device_info info;
+      if (convcl_context_create(tok, &ctx) != CONVCL_OK) {
+        status = fail(BENCH_USAGE_ERROR, "%s", convcl_last_error());
+        goto cleanup;
+      }
+      convcl_context_device(ctx, &info);
+      convcl_context_destroy(ctx);
+      add_device(b, &info);
       continue;
     }
     for (int i = 0; i < count; i++) {
@@ -309,13 +290,13 @@ static int resolve_devices(bench *b) {
       if (strcmp(tok, "all") == 0 || strcmp(tok, info->id) == 0 ||
           (strcmp(tok, "auto") == 0 && info->is_auto) ||
           (strcmp(tok, "opencl") == 0 && opencl && !found)) {
-        add_device(b, info, 0);
+        add_device(b, info);
         found = 1;
       }
     }
     /* auto always has a device: the CPU path when nothing was marked. */
     if (!found && strcmp(tok, "auto") == 0) {
-      add_device(b, &infos[0], 0);
+      add_device(b, &infos[0]);
       found = 1;
     }
     if (!found) {
@@ -324,8 +305,8 @@ static int resolve_devices(bench *b) {
       for (int i = 0; i < count && len < sizeof known; i++)
         len += (size_t)snprintf(known + len, sizeof known - len, ", %s", infos[i].id);
       status = fail(BENCH_USAGE_ERROR,
-                    "unknown device '%s': expected auto, all, opencl or one of the devices here "
-                    "(%s)",
+                    "unknown device '%s': expected auto, all, opencl, cpu:T or one of the devices "
+                    "here (%s)",
                     tok, known + 2);
       goto cleanup;
     }
@@ -571,7 +552,7 @@ static void attach_baselines(bench *b, int layer, bench_row *row) {
       bench_baseline_result *r = &res[n++];
       r->name = bl->name;
       r->median_ms = r->min_ms = NAN;
-      r->status = bl->time(dev->context, &row->layer->desc, &row->layer->input, (int)b->warmup,
+      r->status = bl->time(dev->id, &row->layer->desc, &row->layer->input, (int)b->warmup,
                            (int)b->runs, &r->median_ms, &r->min_ms, r->note, sizeof r->note);
     }
     b->baseline_results[slot] = res;
@@ -655,7 +636,7 @@ static void measure(bench *b, int layer, layer_data *data, int device, convcl_al
   convcl_plan *plan = NULL;
   convcl_tensor *x = NULL, *y = NULL;
   progress(b, "%s/%s on %s (%s): plan", l->suite, l->name, dev->id, row->algo);
-  if (open_context(dev, &ctx) != CONVCL_OK) {
+  if (convcl_context_create(dev->id, &ctx) != CONVCL_OK) {
     row_fail(row, "cannot open %s: %s", dev->id, convcl_last_error());
     return;
   }
@@ -667,7 +648,7 @@ static void measure(bench *b, int layer, layer_data *data, int device, convcl_al
     if (pass == 1) {
       convcl_context_destroy(ctx);
       ctx = NULL;
-      if (open_context(dev, &ctx) != CONVCL_OK) {
+      if (convcl_context_create(dev->id, &ctx) != CONVCL_OK) {
         row_fail(row, "cannot open %s: %s", dev->id, convcl_last_error());
         goto cleanup;
       }
@@ -760,7 +741,7 @@ static void measure_device(bench *b, int layer, layer_data *data, int device) {
     row_fail(new_row(b, l, device, "all"), "%s", data->error);
   } else if (b->want_all) {
     convcl_context *ctx;
-    if (open_context(&b->devices[device], &ctx) != CONVCL_OK) {
+    if (convcl_context_create(b->devices[device].id, &ctx) != CONVCL_OK) {
       row_fail(new_row(b, l, device, "all"), "cannot open %s: %s", b->devices[device].id,
                convcl_last_error());
     } else {
@@ -916,7 +897,7 @@ static int run(bench *b, output_file *file, int argc, char **argv) {
     char err[200];
     bench_peak peak;
     progress(b, "measuring the peak of %s", dev->id);
-    if (peak_measure(dev->context, dev->threads, &peak, err, sizeof err) == 0) {
+    if (peak_measure(dev->id, dev->threads, &peak, err, sizeof err) == 0) {
       dev->peak_gflops = peak.gflops;
       snprintf(dev->peak_method, sizeof dev->peak_method, "%s", peak.method);
     } else {

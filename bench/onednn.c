@@ -280,7 +280,7 @@ static int omp_threads(void) {
 static baseline_status onednn_time(int blocked, const char *device, const convcl_conv_desc *desc,
                                    const convcl_shape *input, int warmup, int runs,
                                    double *median_ms, double *min_ms, char *note, size_t cap) {
-  if (strcmp(device, "cpu") != 0) {
+  if (strncmp(device, "opencl:", 7) == 0) {
     snprintf(note, cap, "oneDNN runs on the CPU only");
     return BASELINE_OUT_OF_SCOPE;
   }

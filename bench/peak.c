@@ -424,7 +424,8 @@ cleanup:
 
 int peak_measure(const char *device, int threads, bench_peak *peak, char *err, size_t cap) {
   memset(peak, 0, sizeof *peak);
-  if (strcmp(device, "cpu") == 0) return peak_cpu(threads, peak, err, cap);
+  if (strcmp(device, "cpu") == 0 || strncmp(device, "cpu:", 4) == 0)
+    return peak_cpu(threads, peak, err, cap);
   int p, d;
   char end;
   if (sscanf(device, "opencl:%d:%d%c", &p, &d, &end) != 2 || p < 0 || d < 0) {

@@ -9,13 +9,10 @@
 #include <stdio.h>
 
 typedef struct bench_device {
-  char id[32];      /* as --device named it and the reports show it: "cpu", "cpu@T" or
-                       "opencl:P:D" */
-  char context[32]; /* what convcl_context_create opens: "cpu" or "opencl:P:D" */
+  char id[32]; /* what convcl_context_create opens: "cpu", "cpu:T" or "opencl:P:D" */
   char name[256];
   int opencl;
   int threads;           /* cpu: the threads the CPU path and the CPU baselines use */
-  int pinned;            /* cpu@T: threads is T rather than the CPU path's own count */
   double peak_gflops;    /* NAN when the peak could not be measured */
   char peak_method[256]; /* how it was measured, or why it was not */
 } bench_device;

@@ -22,6 +22,23 @@ static int parse_indexed(const char *s, int *platform, int *device) {
   return 1;
 }
 
+/* Parses "cpu:T" strictly: T a decimal whole number, nothing else. 0 when s is not "cpu:"
+ * followed by digits; -1 (error set) when T is out of range. */
+static int parse_cpu_threads(const char *s, int *threads) {
+  char *end;
+  if (strncmp(s, "cpu:", 4) != 0 || s[4] < '0' || s[4] > '9') return 0;
+  long t = strtol(s + 4, &end, 10);
+  if (*end != '\0') return 0;
+  if (t < 1 || t > CONVCL_CPU_MAX_THREADS) {
+    convcl_error(CONVCL_ERROR_INVALID_DEVICE,
+                 "device '%s': the CPU path's thread count must be from 1 to %d", s,
+                 CONVCL_CPU_MAX_THREADS);
+    return -1;
+  }
+  *threads = (int)t;
+  return 1;
+}
+
 static convcl_status open_opencl(convcl_context *ctx, convcl_opencl_pick pick, int platform,
                                  int device) {
 #ifdef CONVCL_HAVE_OPENCL
@@ -35,19 +52,23 @@ static convcl_status open_opencl(convcl_context *ctx, convcl_opencl_pick pick, i
 }
 
 static convcl_status open_device(convcl_context *ctx, const char *device) {
-  int platform, index;
+  int platform, index, threads;
   if (strcmp(device, "auto") == 0) {
     convcl_status st = open_opencl(ctx, CONVCL_OPENCL_PICK_GPU_OR_ACCEL, 0, 0);
     if (st == CONVCL_OK) return st;
     snprintf(ctx->fallback_reason, sizeof ctx->fallback_reason, "%s", convcl_last_error());
-    return convcl_cpu_open(ctx);
+    return convcl_cpu_open(ctx, 0);
   }
-  if (strcmp(device, "cpu") == 0) return convcl_cpu_open(ctx);
+  if (strcmp(device, "cpu") == 0) return convcl_cpu_open(ctx, 0);
+  const int cpu_threads = parse_cpu_threads(device, &threads);
+  if (cpu_threads < 0) return CONVCL_ERROR_INVALID_DEVICE;
+  if (cpu_threads > 0) return convcl_cpu_open(ctx, threads);
   if (strcmp(device, "opencl") == 0) return open_opencl(ctx, CONVCL_OPENCL_PICK_ANY, 0, 0);
   if (parse_indexed(device, &platform, &index))
     return open_opencl(ctx, CONVCL_OPENCL_PICK_INDEX, platform, index);
   return convcl_error(CONVCL_ERROR_INVALID_DEVICE,
-                      "unknown device '%s': expected auto, cpu, opencl or opencl:P:D", device);
+                      "unknown device '%s': expected auto, cpu, cpu:T, opencl or opencl:P:D",
+                      device);
 }
 
 convcl_context *convcl_context_alloc(void) {
@@ -150,9 +171,11 @@ convcl_status convcl_devices_list(convcl_device_info *infos, int capacity, int *
 #ifdef CONVCL_HAVE_OPENCL
   total += convcl_opencl_list(capacity > 1 ? infos + 1 : NULL, capacity > 1 ? capacity - 1 : 0);
 #endif
-  /* Mark what auto really picks (CONVCL_DEVICE included) by opening it. */
+  /* Mark what auto really picks (CONVCL_DEVICE included) by opening it; where that is
+   * "cpu:T", the CPU's entry shows it. */
   convcl_context *ctx;
   if (convcl_context_create("auto", &ctx) == CONVCL_OK) {
+    if (capacity > 0 && ctx->backend->kind == CONVCL_BACKEND_CPU) infos[0] = ctx->device;
     for (int i = 0; i < total && i < capacity; i++)
       infos[i].is_auto = strcmp(infos[i].id, ctx->device.id) == 0;
     convcl_context_destroy(ctx);

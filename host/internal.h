@@ -131,8 +131,11 @@ convcl_status convcl_tensor_check(const convcl_tensor *t, const convcl_context *
  * convcl_context_destroy releases; NULL when out of memory (the error is set). */
 convcl_context *convcl_context_alloc(void);
 
-/* host/cpu/: always present. */
-convcl_status convcl_cpu_open(convcl_context *ctx);
+/* host/cpu/: always present. The CPU path runs on 1 to CONVCL_CPU_MAX_THREADS threads. */
+enum { CONVCL_CPU_MAX_THREADS = 1024 };
+/* threads: the pool's size ("cpu:T"), or 0 for
+ * convcl_cpu_device_info's count. */
+convcl_status convcl_cpu_open(convcl_context *ctx, int threads);
 /* Describes the CPU path: the processor's name, the threads it uses
  * (CONVCL_NUM_THREADS, else the online processors) and the memory. */
 void convcl_cpu_device_info(convcl_device_info *info);

@@ -176,7 +176,7 @@ typedef enum convcl_backend_kind {
 } convcl_backend_kind;
 
 typedef struct convcl_device_info {
-  char id[32];        /* "cpu" or "opencl:P:D": what convcl_context_create accepts */
+  char id[32];        /* "cpu", "cpu:T" or "opencl:P:D": what convcl_context_create accepts */
   char name[256];     /* device name */
   char platform[128]; /* OpenCL platform name; "" for cpu */
   char type[16];      /* "cpu", "gpu", "accelerator", "other" */
@@ -190,14 +190,16 @@ typedef struct convcl_device_info {
 
 /* Lists the CPU path and every OpenCL device. Writes at most capacity entries to
  * infos (which may be NULL when capacity is 0) and the total to count. The CPU path
- * is always entry 0. Missing OpenCL (no ICD, no platform) is not an error. */
+ * is always entry 0: "cpu", or "cpu:T" where CONVCL_DEVICE has auto open that. Missing
+ * OpenCL (no ICD, no platform) is not an error. */
 CONVCL_API convcl_status convcl_devices_list(convcl_device_info *infos, int capacity, int *count);
 
 typedef struct convcl_context convcl_context;
 
 /* Opens a device. device: NULL or "auto" (the first OpenCL GPU or accelerator whose
  * kernels build, else the CPU path; the environment variable CONVCL_DEVICE overrides
- * auto), "cpu", "opencl" (the first OpenCL device of any type), "opencl:P:D"
+ * auto), "cpu", "cpu:T" (the CPU path on T threads, 1 to 1024, whatever
+ * CONVCL_NUM_THREADS says), "opencl" (the first OpenCL device of any type), "opencl:P:D"
  * (platform P, device D, as convcl_devices_list numbers them). A named device that
  * cannot be opened is an error; auto never fails for want of OpenCL. */
 CONVCL_API convcl_status convcl_context_create(const char *device, convcl_context **ctx_out);

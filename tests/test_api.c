@@ -372,12 +372,67 @@ static void test_contexts_and_plans(void) {
   convcl_context_destroy(ctx);
 }
 
+/* The threads and the implicit GEMM workspace (which depends on them) of a new context
+ * opened on device with CONVCL_NUM_THREADS=env. */
+static void cpu_threads(const char *device, const char *env, int *threads, size_t *workspace) {
+  *threads = 0;
+  *workspace = 0;
+  setenv("CONVCL_NUM_THREADS", env, 1);
+  convcl_context *ctx;
+  if (convcl_context_create(device, &ctx) != CONVCL_OK) {
+    CHECK(0, "%s: %s", device, convcl_last_error());
+    return;
+  }
+  convcl_device_info info;
+  convcl_context_device(ctx, &info);
+  CHECK(strcmp(info.id, device) == 0 && convcl_context_backend(ctx) == CONVCL_BACKEND_CPU,
+        "%s opens the CPU path and names itself so: id '%s'", device, info.id);
+  *threads = info.compute_units;
+  convcl_conv_desc d = conv(2, 8, 8, 3);
+  set_pad(&d, 1);
+  const convcl_shape x = SHAPE(1, 8, 32, 32);
+  convcl_algo chosen;
+  CHECK(convcl_plan_query(ctx, &d, &x, CONVCL_ALGO_IMPLICIT_GEMM, &chosen, workspace) == CONVCL_OK,
+        "%s: query: %s", device, convcl_last_error());
+  convcl_context_destroy(ctx);
+}
+
+/* "cpu:T" is the CPU path as CONVCL_NUM_THREADS=T makes it, whatever the variable says. */
+static void test_cpu_threads(void) {
+  const char *env = getenv("CONVCL_NUM_THREADS");
+  char *saved = env ? strdup(env) : NULL;
+  int t1, t3, env1, env3;
+  size_t ws1, ws3, ws_env1, ws_env3;
+  cpu_threads("cpu:1", "2", &t1, &ws1);
+  cpu_threads("cpu:3", "2", &t3, &ws3);
+  cpu_threads("cpu", "1", &env1, &ws_env1);
+  cpu_threads("cpu", "3", &env3, &ws_env3);
+  CHECK(t1 == 1 && t3 == 3 && env1 == 1 && env3 == 3,
+        "threads: cpu:1 %d, cpu:3 %d, CONVCL_NUM_THREADS=1 %d, =3 %d", t1, t3, env1, env3);
+  CHECK(ws1 == ws_env1 && ws3 == ws_env3 && ws1 != ws3,
+        "workspace: cpu:1 %zu, cpu:3 %zu, CONVCL_NUM_THREADS=1 %zu, =3 %zu", ws1, ws3, ws_env1,
+        ws_env3);
+  if (saved)
+    setenv("CONVCL_NUM_THREADS", saved, 1);
+  else
+    unsetenv("CONVCL_NUM_THREADS");
+  free(saved);
+  const char *bad[] = {"cpu:0", "cpu:1025", "cpu:-1", "cpu:2x", "cpu:", "cpu:+2"};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    convcl_context *ctx = NULL;
+    CHECK(convcl_context_create(bad[i], &ctx) == CONVCL_ERROR_INVALID_DEVICE &&
+              strstr(convcl_last_error(), bad[i]) && ctx == NULL,
+          "%s refused, naming it: %s", bad[i], convcl_last_error());
+  }
+}
+
 int main(void) {
   test_shapes();
   test_errors();
   test_counts();
   test_status_and_algo();
   test_contexts_and_plans();
+  test_cpu_threads();
   printf("%d passed, %d failed\n", tu_passed, tu_failed);
   return tu_failed ? 1 : 0;
 }

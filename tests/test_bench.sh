@@ -57,8 +57,8 @@ expect_error "unknown device" "unknown device 'nowhere'" --suite quick --device 
 expect_error "unknown algorithm" "unknown algorithm 'nothing'" --suite quick --algo nothing
 expect_error "unknown format" "unknown format 'xml'" --suite quick --format xml
 expect_error "bad --runs" "--runs expects a whole number" --suite quick --runs 0
-expect_error "bad cpu@T" "cpu@T expects a whole number from 1 to 1024, not '0'" --suite quick \
-  --device cpu@0
+expect_error "bad cpu:T" "device 'cpu:0': the CPU path's thread count must be from 1 to 1024" \
+  --suite quick --device cpu:0
 
 # ---- A command-line layer as JSON, on every device -------------------------------
 # Layers in no suite; the devices this JSON lists are the ones the CSV must cover.
@@ -148,37 +148,37 @@ else
   fail "--suite quick --format csv: the CSV does not check out"
 fi
 
-# ---- cpu@T: the CPU path and the CPU baselines on T threads ------------------------
+# ---- cpu:T: the CPU path and the CPU baselines on T threads ------------------------
 # The implicit GEMM gives each thread a workspace slot, so a layer with several tasks
 # per thread takes twice the workspace on 2 threads; the peak and oneDNN's note name
 # the threads they ran on.
-"$BIN" --layer "nn.Conv2d(8, 8, 3, padding=1)" --input 1x8x32x32 --device cpu@1,cpu@2 \
+"$BIN" --layer "nn.Conv2d(8, 8, 3, padding=1)" --input 1x8x32x32 --device cpu:1,cpu:2 \
   --algo implicit_gemm --runs 1 --warmup 0 --format json --output "$WORK/threads.json" \
   >"$WORK/stdout" 2>"$WORK/stderr"
 rc=$?
 if [ "$rc" -ne 0 ]; then
-  fail "--device cpu@1,cpu@2: exit status $rc"
+  fail "--device cpu:1,cpu:2: exit status $rc"
 elif ! command -v python3 >/dev/null; then
-  echo "skipped: the cpu@T check needs python3"
+  echo "skipped: the cpu:T check needs python3"
 elif python3 - "$WORK/threads.json" <<'EOF'
 import json, sys
 doc = json.load(open(sys.argv[1]))
 devices = {d["id"]: d for d in doc["devices"]}
-assert sorted(devices) == ["cpu@1", "cpu@2"], sorted(devices)
-assert "each of 1 thread," in devices["cpu@1"]["peak_method"], devices["cpu@1"]
-assert "each of 2 threads," in devices["cpu@2"]["peak_method"], devices["cpu@2"]
+assert sorted(devices) == ["cpu:1", "cpu:2"], sorted(devices)
+assert "each of 1 thread," in devices["cpu:1"]["peak_method"], devices["cpu:1"]
+assert "each of 2 threads," in devices["cpu:2"]["peak_method"], devices["cpu:2"]
 work = {}
 for row in doc["rows"]:
     work[row["device"]] = row["workspace_bytes"]
     if row["baseline"].startswith("onednn"):
-        want = "1 thread" if row["device"] == "cpu@1" else "2 threads"
+        want = "1 thread" if row["device"] == "cpu:1" else "2 threads"
         assert row["note"].endswith(want), row
-assert work["cpu@2"] == 2 * work["cpu@1"], work
+assert work["cpu:2"] == 2 * work["cpu:1"], work
 EOF
 then
   pass
 else
-  fail "--device cpu@1,cpu@2: the JSON does not check out"
+  fail "--device cpu:1,cpu:2: the JSON does not check out"
 fi
 
 # ---- Output files ----------------------------------------------------------------

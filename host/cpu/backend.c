@@ -75,10 +75,10 @@ static int thread_count(void) {
   if (env && *env) {
     char *end;
     long n = strtol(env, &end, 10);
-    if (*end == '\0' && n >= 1 && n <= 1024) return (int)n;
+    if (*end == '\0' && n >= 1 && n <= CONVCL_CPU_MAX_THREADS) return (int)n;
   }
   long n = sysconf(_SC_NPROCESSORS_ONLN);
-  return n >= 1 && n <= 1024 ? (int)n : 1;
+  return n >= 1 && n <= CONVCL_CPU_MAX_THREADS ? (int)n : 1;
 }
 
 /* The processor's marketing name from /proc/cpuinfo where there is one. */
@@ -114,10 +114,14 @@ void convcl_cpu_device_info(convcl_device_info *info) {
   info->max_alloc_bytes = info->global_mem_bytes;
 }
 
-convcl_status convcl_cpu_open(convcl_context *ctx) {
+convcl_status convcl_cpu_open(convcl_context *ctx, int threads) {
   convcl_pool *pool;
   convcl_device_info info;
   convcl_cpu_device_info(&info);
+  if (threads > 0) {
+    snprintf(info.id, sizeof info.id, "cpu:%d", threads);
+    info.compute_units = threads;
+  }
   convcl_status st = convcl_pool_create(info.compute_units, &pool);
   if (st != CONVCL_OK) return st;
   info.compute_units = convcl_pool_threads(pool);
