@@ -133,8 +133,7 @@ convcl_context *convcl_context_alloc(void);
 
 /* host/cpu/: always present. The CPU path runs on 1 to CONVCL_CPU_MAX_THREADS threads. */
 enum { CONVCL_CPU_MAX_THREADS = 1024 };
-/* threads: the pool's size ("cpu:T"), or 0 for
- * convcl_cpu_device_info's count. */
+/* threads: the pool's size ("cpu:T"), or 0 for convcl_cpu_device_info's count. */
 convcl_status convcl_cpu_open(convcl_context *ctx, int threads);
 /* Describes the CPU path: the processor's name, the threads it uses
  * (CONVCL_NUM_THREADS, else the online processors) and the memory. */

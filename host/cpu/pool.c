@@ -1,9 +1,17 @@
 /* A fixed pool of worker threads made once per context; work is handed out by an
  * atomic counter so uneven items balance themselves.
- * Workers and the caller spin a little before they sleep: a convolution takes tens of
- * microseconds to a few milliseconds, and a futex wake-up costs tens of microseconds
- * that the woken thread's share of the work would wait for, where the next loop
- * usually comes within that time (a network's next layer).
+ * Workers and the caller spin for 1 ms (SPIN_NS) before they sleep: a convolution
+ * takes tens of microseconds to a few milliseconds, and waking a sleeping thread costs
+ * what its share of the work then waits for: tens of microseconds for a futex on bare
+ * metal, hundreds in a VM, whose hypervisor must first reschedule the idle virtual CPU.
+ * The next loop usually comes within the spin (a network's next layer), and so does the
+ * end of a loop whose last task runs long on the other thread. A 100-microsecond spin
+ * let the worker fall asleep there: on this project's 2-core VM, ResNet-50 on 2 threads
+ * scaled 0.94x as well as oneDNN (on OpenMP, which spins for milliseconds) in the same
+ * runs, and 0.96-0.97x with 1 ms; 4 ms did no better (medians of 6 alternated runs each
+ * of convcl-bench --suite resnet50 --device cpu:1,cpu:2). The cost: after its last loop
+ * a worker keeps its core busy for 1 ms. A pool with more threads than processors spins
+ * 100 microseconds, as a spinning thread there takes the time of one that has work.
  * Denormal numbers: x86 and Arm cores take a microcode assist or trap for each operation
  * on one, which made a ResNet-50 layer with denormal input 150x to 800x slower. Every
  * loop therefore runs with them flushed to zero (MXCSR's FTZ and DAZ, FPCR's FZ), on the
@@ -15,16 +23,20 @@
 
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <xmmintrin.h>
 #endif
 
-/* Polls before sleeping: each is one pause instruction (about 40 ns on recent x86,
- * a yield hint on Arm), so a thread spins for some 50 to 100 microseconds. */
-enum { SPIN_POLLS = 2000 };
+/* How long a thread spins before it sleeps, with at most as many threads as processors
+ * and with more (see the top); the polls between clock reads (a pause instruction is 10
+ * to 150 cycles, depending on the core). */
+enum { SPIN_NS = 1000000, SPIN_NS_OVERSUBSCRIBED = 100000, POLLS_PER_CLOCK = 64 };
 
 struct convcl_pool {
   int threads;
+  int64_t spin_ns;
   pthread_t *workers;
   pthread_mutex_t run_lock; /* one parallel loop at a time */
   pthread_mutex_t lock;     /* with wake and done, for threads that stopped spinning */
@@ -83,6 +95,37 @@ static uint64_t fp_control_flushing(uint64_t v) {
 #endif
 }
 
+static int64_t now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* Whether the generation moved past seen or the pool is stopping (worker), or every
+ * worker is done (caller, seen unused). */
+typedef int (*spin_test)(convcl_pool *pool, uint64_t seen);
+
+static int work_came(convcl_pool *pool, uint64_t seen) {
+  return atomic_load(&pool->generation) != seen || atomic_load(&pool->stopping);
+}
+
+static int workers_done(convcl_pool *pool, uint64_t seen) {
+  (void)seen;
+  return atomic_load(&pool->busy) == 0;
+}
+
+/* Polls test for up to the pool's spin time; returns its last answer. */
+static int spin(convcl_pool *pool, spin_test test, uint64_t seen) {
+  const int64_t until = now_ns() + pool->spin_ns;
+  for (;;) {
+    for (int i = 0; i < POLLS_PER_CLOCK; i++) {
+      if (test(pool, seen)) return 1;
+      cpu_relax();
+    }
+    if (now_ns() >= until) return test(pool, seen);
+  }
+}
+
 static void drain(convcl_pool *pool) {
   for (;;) {
     int64_t i = atomic_fetch_add(&pool->next, 1);
@@ -95,10 +138,7 @@ static void drain(convcl_pool *pool) {
  * then on the condition variable. Changes are made under the lock, so a sleeper never
  * misses one. */
 static void wait_for_work(convcl_pool *pool, uint64_t seen) {
-  for (int i = 0; i < SPIN_POLLS; i++) {
-    if (atomic_load(&pool->generation) != seen || atomic_load(&pool->stopping)) return;
-    cpu_relax();
-  }
+  if (spin(pool, work_came, seen)) return;
   pthread_mutex_lock(&pool->lock);
   while (atomic_load(&pool->generation) == seen && !atomic_load(&pool->stopping))
     pthread_cond_wait(&pool->wake, &pool->lock);
@@ -127,6 +167,7 @@ convcl_status convcl_pool_create(int threads, convcl_pool **pool_out) {
   convcl_pool *pool = calloc(1, sizeof *pool);
   if (!pool) return convcl_error(CONVCL_ERROR_OUT_OF_MEMORY, "cannot allocate the thread pool");
   pool->threads = threads < 1 ? 1 : threads;
+  pool->spin_ns = pool->threads > sysconf(_SC_NPROCESSORS_ONLN) ? SPIN_NS_OVERSUBSCRIBED : SPIN_NS;
   pool->workers = calloc((size_t)pool->threads, sizeof *pool->workers);
   if (!pool->workers) {
     free(pool);
@@ -188,8 +229,7 @@ void convcl_pool_for(convcl_pool *pool, int64_t count, void (*fn)(void *, int64_
   pthread_cond_broadcast(&pool->wake);
   pthread_mutex_unlock(&pool->lock);
   drain(pool);
-  for (int i = 0; i < SPIN_POLLS && atomic_load(&pool->busy) > 0; i++) cpu_relax();
-  if (atomic_load(&pool->busy) > 0) {
+  if (!spin(pool, workers_done, 0)) {
     pthread_mutex_lock(&pool->lock);
     while (atomic_load(&pool->busy) > 0) pthread_cond_wait(&pool->done, &pool->lock);
     pthread_mutex_unlock(&pool->lock);
