@@ -1098,6 +1098,16 @@ static const tu_layer named_cases[] = {
      .pad_begin = ALL(1),
      .pad_end = ALL(1),
      .size = {5, 9}},
+    /* Tile rows of 4 F(4x4) tiles (14 columns): the CPU's input transform takes two rows
+     * at a time, here 3 rows per image (the last alone) over 3 images, the second row's
+     * patches reaching into the bottom padding. */
+    {.name = "wino_cpu_two_tile_rows_batch_3",
+     .batch = 3,
+     .in_channels = 20,
+     .out_channels = 24,
+     .pad_begin = ALL(1),
+     .pad_end = {2, 1},
+     .size = {10, 14}},
     {.name = "wino_cpu_tiles_as_rows_groups",
      .in_channels = 64,
      .out_channels = 66,

@@ -61,7 +61,9 @@ typedef void (*convcl_pack_row_fn)(float *row, const float *plane, const convcl_
  * patches whose top-left input pixel is (y0 + ..., x0 + m * tile), zeros outside the
  * plane, go through B^T d B; element xi of tile l of channel c lands at
  * v[xi * v_xi + c * v_c + l], plus jump for l >= split (where the run crosses from one
- * GEMM panel to the next).
+ * GEMM panel to the next). With two_rows, a run of CONVCL_WINOGRAD_LANES tiles spans two
+ * tile rows of half that many tiles: lanes from the half on have their patches at
+ * (y0 + m + ..., x0 + m * (tile - half)), so short rows fill the vectors.
  * output: for each of `channels` output planes of y, m[xi * m_xi + k * m_k + l * m_l]
  * (tile l, channel k, all CONVCL_WINOGRAD_LANES lanes readable) goes through A^T s A, plus
  * bias[k] (bias may be NULL), then x < 0 ? 0 : x when relu; the m x m tile with its
@@ -71,8 +73,8 @@ typedef void (*convcl_pack_row_fn)(float *row, const float *plane, const convcl_
 enum { CONVCL_WINOGRAD_LANES = 8 };
 typedef void (*convcl_winograd_input_fn)(const float *x, int64_t channels, int64_t plane,
                                          int64_t height, int64_t width, int64_t y0, int64_t x0,
-                                         int tiles, int split, float *v, size_t v_c, size_t v_xi,
-                                         size_t jump);
+                                         int tiles, int two_rows, int split, float *v, size_t v_c,
+                                         size_t v_xi, size_t jump);
 typedef int (*convcl_winograd_output_fn)(const float *m, size_t m_k, size_t m_l, size_t m_xi,
                                          int64_t channels, const float *bias, int relu, float *y,
                                          int64_t plane, int64_t height, int64_t width, int64_t y0,

@@ -19,6 +19,13 @@
 #endif
 
 #define LANES CONVCL_WINOGRAD_LANES
+
+/* Clang and GCC from 12 have __builtin_shufflevector, older GCC __builtin_shuffle. */
+#ifdef __has_builtin
+#if __has_builtin(__builtin_shufflevector)
+#define HAVE_SHUFFLEVECTOR 1
+#endif
+#endif
 #define INLINE static inline __attribute__((always_inline))
 
 /* Vectors pass by pointer between these helpers, and every helper is inlined anyway:
@@ -209,25 +216,45 @@ INLINE void store_row(int m, const lanes o[4], float *dst, int64_t cols) {
 #endif
 }
 
+/* The low half of a's lanes, then the low half of b's, into a. */
+_Static_assert(LANES == 8, "low_halves shuffles 8 lanes");
+INLINE void low_halves(lanes *a, const lanes *b) {
+#ifdef HAVE_SHUFFLEVECTOR
+  *a = __builtin_shufflevector(*a, *b, 0, 1, 2, 3, 8, 9, 10, 11);
+#else
+  *a = __builtin_shuffle(*a, *b, (lanes_i){0, 1, 2, 3, 8, 9, 10, 11});
+#endif
+}
+
+/* load_row's d for patch row y, all zeros outside the plane. */
+INLINE void load_patch_row(int m, const float *x, int64_t height, int64_t width, int64_t y,
+                           int64_t x0, int64_t a, int64_t b, lanes d[6]) {
+  if (y >= 0 && y < height)
+    load_row(m, x + y * width + x0, a, b, d);
+  else
+    for (int j = 0; j < m + 2; j++) d[j] = (lanes){0};
+}
+
 /* Input transform of a run of tiles for F(m x m, 3x3), alpha = m + 2; see
  * convcl_winograd_input_fn. Lanes past the run read zeros or the run's last columns and
  * are never stored. */
 INLINE void input_tiles(int m, const float *x, int64_t channels, int64_t plane, int64_t height,
-                        int64_t width, int64_t y0, int64_t x0, int tiles, int split, float *v,
-                        size_t v_c, size_t v_xi, size_t jump) {
+                        int64_t width, int64_t y0, int64_t x0, int tiles, int two_rows, int split,
+                        float *v, size_t v_c, size_t v_xi, size_t jump) {
   const int alpha = m + 2;
-  const int64_t w = (int64_t)tiles * m + 2;
+  const int64_t w = (int64_t)(two_rows ? LANES / 2 : tiles) * m + 2;
   const int64_t a = x0 < 0 ? (-x0 < w ? -x0 : w) : 0;
   int64_t b = width - x0 < w ? width - x0 : w;
   if (b < a) b = a;
   for (int64_t c = 0; c < channels; c++, x += plane, v += v_c) {
     lanes d[6][6], col[6];
     for (int i = 0; i < alpha; i++) {
-      const int64_t y = y0 + i;
-      if (y >= 0 && y < height)
-        load_row(m, x + y * width + x0, a, b, d[i]);
-      else
-        for (int j = 0; j < alpha; j++) d[i][j] = (lanes){0};
+      load_patch_row(m, x, height, width, y0 + i, x0, a, b, d[i]);
+      if (two_rows) {
+        lanes next[6];
+        load_patch_row(m, x, height, width, y0 + m + i, x0, a, b, next);
+        for (int j = 0; j < alpha; j++) low_halves(&d[i][j], &next[j]);
+      }
     }
     /* Columns first (along i), then rows (along j). */
     for (int j = 0; j < alpha; j++) {
@@ -409,16 +436,18 @@ INLINE int output_channels(int m, const float *mm, size_t m_l, size_t m_xi, int6
 
 NO_MEMCPY_CALLS static void input_2x2(const float *x, int64_t channels, int64_t plane,
                                       int64_t height, int64_t width, int64_t y0, int64_t x0,
-                                      int tiles, int split, float *v, size_t v_c, size_t v_xi,
-                                      size_t jump) {
-  input_tiles(2, x, channels, plane, height, width, y0, x0, tiles, split, v, v_c, v_xi, jump);
+                                      int tiles, int two_rows, int split, float *v, size_t v_c,
+                                      size_t v_xi, size_t jump) {
+  input_tiles(2, x, channels, plane, height, width, y0, x0, tiles, two_rows, split, v, v_c, v_xi,
+              jump);
 }
 
 NO_MEMCPY_CALLS static void input_4x4(const float *x, int64_t channels, int64_t plane,
                                       int64_t height, int64_t width, int64_t y0, int64_t x0,
-                                      int tiles, int split, float *v, size_t v_c, size_t v_xi,
-                                      size_t jump) {
-  input_tiles(4, x, channels, plane, height, width, y0, x0, tiles, split, v, v_c, v_xi, jump);
+                                      int tiles, int two_rows, int split, float *v, size_t v_c,
+                                      size_t v_xi, size_t jump) {
+  input_tiles(4, x, channels, plane, height, width, y0, x0, tiles, two_rows, split, v, v_c, v_xi,
+              jump);
 }
 
 NO_MEMCPY_CALLS static int output_2x2(const float *mm, size_t m_k, size_t m_l, size_t m_xi,
