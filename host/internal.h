@@ -136,7 +136,8 @@ enum { CONVCL_CPU_MAX_THREADS = 1024 };
 /* threads: the pool's size ("cpu:T"), or 0 for convcl_cpu_device_info's count. */
 convcl_status convcl_cpu_open(convcl_context *ctx, int threads);
 /* Describes the CPU path: the processor's name, the threads it uses
- * (CONVCL_NUM_THREADS, else the online processors) and the memory. */
+ * (CONVCL_NUM_THREADS, else the online processors) and the memory. convcl_cpu_open
+ * refuses an invalid CONVCL_NUM_THREADS, which this describes as unset. */
 void convcl_cpu_device_info(convcl_device_info *info);
 
 /* host/opencl/: present when built with OpenCL (CONVCL_HAVE_OPENCL). */

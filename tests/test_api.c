@@ -397,7 +397,8 @@ static void cpu_threads(const char *device, const char *env, int *threads, size_
   convcl_context_destroy(ctx);
 }
 
-/* "cpu:T" is the CPU path as CONVCL_NUM_THREADS=T makes it, whatever the variable says. */
+/* "cpu:T" is the CPU path as CONVCL_NUM_THREADS=T makes it, whatever the variable says;
+ * an invalid CONVCL_NUM_THREADS is an error, not all the cores. */
 static void test_cpu_threads(void) {
   const char *env = getenv("CONVCL_NUM_THREADS");
   char *saved = env ? strdup(env) : NULL;
@@ -412,6 +413,18 @@ static void test_cpu_threads(void) {
   CHECK(ws1 == ws_env1 && ws3 == ws_env3 && ws1 != ws3,
         "workspace: cpu:1 %zu, cpu:3 %zu, CONVCL_NUM_THREADS=1 %zu, =3 %zu", ws1, ws3, ws_env1,
         ws_env3);
+  /* A count that is not one is refused where it would be used, and names itself. */
+  const char *bad_env[] = {"0", "four", "2x", "1025", "-3"};
+  for (size_t i = 0; i < sizeof bad_env / sizeof bad_env[0]; i++) {
+    setenv("CONVCL_NUM_THREADS", bad_env[i], 1);
+    convcl_context *ctx = NULL;
+    CHECK(convcl_context_create("cpu", &ctx) == CONVCL_ERROR_INVALID_VALUE &&
+              strstr(convcl_last_error(), bad_env[i]) && ctx == NULL,
+          "CONVCL_NUM_THREADS=%s refused, naming it: %s", bad_env[i], convcl_last_error());
+    CHECK(convcl_context_create("cpu:2", &ctx) == CONVCL_OK, "cpu:2 does not read it: %s",
+          convcl_last_error());
+    convcl_context_destroy(ctx);
+  }
   if (saved)
     setenv("CONVCL_NUM_THREADS", saved, 1);
   else

@@ -70,13 +70,20 @@ static const convcl_backend cpu_backend = {
 
 convcl_pool *convcl_cpu_pool(const convcl_context *ctx) { return ctx->impl; }
 
-static int thread_count(void) {
+/* CONVCL_NUM_THREADS's count: 0 where it is unset or empty, -1 where it is not a whole
+ * number from 1 to CONVCL_CPU_MAX_THREADS. */
+static int env_threads(void) {
   const char *env = getenv("CONVCL_NUM_THREADS");
-  if (env && *env) {
-    char *end;
-    long n = strtol(env, &end, 10);
-    if (*end == '\0' && n >= 1 && n <= CONVCL_CPU_MAX_THREADS) return (int)n;
-  }
+  if (!env || !*env) return 0;
+  char *end;
+  long n = strtol(env, &end, 10);
+  return *end == '\0' && n >= 1 && n <= CONVCL_CPU_MAX_THREADS ? (int)n : -1;
+}
+
+/* CONVCL_NUM_THREADS's count where it is valid, else the online processors. */
+static int thread_count(void) {
+  const int env = env_threads();
+  if (env > 0) return env;
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   return n >= 1 && n <= CONVCL_CPU_MAX_THREADS ? (int)n : 1;
 }
@@ -121,6 +128,10 @@ convcl_status convcl_cpu_open(convcl_context *ctx, int threads) {
   if (threads > 0) {
     snprintf(info.id, sizeof info.id, "cpu:%d", threads);
     info.compute_units = threads;
+  } else if (env_threads() < 0) {
+    return convcl_error(CONVCL_ERROR_INVALID_VALUE,
+                        "CONVCL_NUM_THREADS is '%s': expected a whole number from 1 to %d",
+                        getenv("CONVCL_NUM_THREADS"), CONVCL_CPU_MAX_THREADS);
   }
   convcl_status st = convcl_pool_create(info.compute_units, &pool);
   if (st != CONVCL_OK) return st;
