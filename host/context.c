@@ -22,23 +22,6 @@ static int parse_indexed(const char *s, int *platform, int *device) {
   return 1;
 }
 
-/* Parses "cpu:T" strictly: T a decimal whole number, nothing else. 0 when s is not "cpu:"
- * followed by digits; -1 (error set) when T is out of range. */
-static int parse_cpu_threads(const char *s, int *threads) {
-  char *end;
-  if (strncmp(s, "cpu:", 4) != 0 || s[4] < '0' || s[4] > '9') return 0;
-  long t = strtol(s + 4, &end, 10);
-  if (*end != '\0') return 0;
-  if (t < 1 || t > CONVCL_CPU_MAX_THREADS) {
-    convcl_error(CONVCL_ERROR_INVALID_DEVICE,
-                 "device '%s': the CPU path's thread count must be from 1 to %d", s,
-                 CONVCL_CPU_MAX_THREADS);
-    return -1;
-  }
-  *threads = (int)t;
-  return 1;
-}
-
 static convcl_status open_opencl(convcl_context *ctx, convcl_opencl_pick pick, int platform,
                                  int device) {
 #ifdef CONVCL_HAVE_OPENCL
@@ -52,7 +35,7 @@ static convcl_status open_opencl(convcl_context *ctx, convcl_opencl_pick pick, i
 }
 
 static convcl_status open_device(convcl_context *ctx, const char *device) {
-  int platform, index, threads;
+  int platform, index;
   if (strcmp(device, "auto") == 0) {
     convcl_status st = open_opencl(ctx, CONVCL_OPENCL_PICK_GPU_OR_ACCEL, 0, 0);
     if (st == CONVCL_OK) return st;
@@ -60,9 +43,15 @@ static convcl_status open_device(convcl_context *ctx, const char *device) {
     return convcl_cpu_open(ctx, 0);
   }
   if (strcmp(device, "cpu") == 0) return convcl_cpu_open(ctx, 0);
-  const int cpu_threads = parse_cpu_threads(device, &threads);
-  if (cpu_threads < 0) return CONVCL_ERROR_INVALID_DEVICE;
-  if (cpu_threads > 0) return convcl_cpu_open(ctx, threads);
+  if (strncmp(device, "cpu:", 4) == 0) {
+    const int threads = convcl_cpu_parse_threads(device + 4);
+    if (threads < 0)
+      return convcl_error(CONVCL_ERROR_INVALID_DEVICE,
+                          "device '%s': the CPU path's thread count must be a whole number "
+                          "from 1 to %d",
+                          device, CONVCL_CPU_MAX_THREADS);
+    return convcl_cpu_open(ctx, threads);
+  }
   if (strcmp(device, "opencl") == 0) return open_opencl(ctx, CONVCL_OPENCL_PICK_ANY, 0, 0);
   if (parse_indexed(device, &platform, &index))
     return open_opencl(ctx, CONVCL_OPENCL_PICK_INDEX, platform, index);

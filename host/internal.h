@@ -133,6 +133,8 @@ convcl_context *convcl_context_alloc(void);
 
 /* host/cpu/: always present. The CPU path runs on 1 to CONVCL_CPU_MAX_THREADS threads. */
 enum { CONVCL_CPU_MAX_THREADS = 1024 };
+/* s as a thread count: decimal digits only, 1 to CONVCL_CPU_MAX_THREADS; else -1. */
+int convcl_cpu_parse_threads(const char *s);
 /* threads: the pool's size ("cpu:T"), or 0 for convcl_cpu_device_info's count. */
 convcl_status convcl_cpu_open(convcl_context *ctx, int threads);
 /* Describes the CPU path: the processor's name, the threads it uses

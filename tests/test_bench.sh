@@ -57,7 +57,8 @@ expect_error "unknown device" "unknown device 'nowhere'" --suite quick --device 
 expect_error "unknown algorithm" "unknown algorithm 'nothing'" --suite quick --algo nothing
 expect_error "unknown format" "unknown format 'xml'" --suite quick --format xml
 expect_error "bad --runs" "--runs expects a whole number" --suite quick --runs 0
-expect_error "bad cpu:T" "device 'cpu:0': the CPU path's thread count must be from 1 to 1024" \
+expect_error "bad cpu:T" \
+  "device 'cpu:0': the CPU path's thread count must be a whole number from 1 to 1024" \
   --suite quick --device cpu:0
 
 # ---- A command-line layer as JSON, on every device -------------------------------

@@ -70,14 +70,18 @@ static const convcl_backend cpu_backend = {
 
 convcl_pool *convcl_cpu_pool(const convcl_context *ctx) { return ctx->impl; }
 
-/* CONVCL_NUM_THREADS's count: 0 where it is unset or empty, -1 where it is not a whole
- * number from 1 to CONVCL_CPU_MAX_THREADS. */
+int convcl_cpu_parse_threads(const char *s) {
+  if (*s < '0' || *s > '9') return -1;
+  char *end;
+  long n = strtol(s, &end, 10);
+  return *end == '\0' && n >= 1 && n <= CONVCL_CPU_MAX_THREADS ? (int)n : -1;
+}
+
+/* CONVCL_NUM_THREADS's count: 0 where it is unset or empty, -1 where it is not a
+ * thread count. */
 static int env_threads(void) {
   const char *env = getenv("CONVCL_NUM_THREADS");
-  if (!env || !*env) return 0;
-  char *end;
-  long n = strtol(env, &end, 10);
-  return *end == '\0' && n >= 1 && n <= CONVCL_CPU_MAX_THREADS ? (int)n : -1;
+  return env && *env ? convcl_cpu_parse_threads(env) : 0;
 }
 
 /* CONVCL_NUM_THREADS's count where it is valid, else the online processors. */
