@@ -16,10 +16,10 @@ typedef enum baseline_status {
 typedef struct bench_baseline {
   const char *name; /* stable, for the CSV: "onednn_nchw", "onednn_blocked", "clblast_convgemm" */
   int opencl;       /* 0: compared with convcl's cpu rows; 1: with its OpenCL rows */
-  /* Times desc on input (random data, fixed seed) on device ("cpu", "cpu:T" or "opencl:P:D", as
-   * convcl numbers devices): warmup untimed runs, then runs timed ones; writes the
-   * median and the minimum in milliseconds. Only the convolution is timed: layout
-   * reorders and uploads happen before. */
+  /* Times desc on input (random data, fixed seed) on device ("cpu", "cpu:T" or
+   * "opencl:P:D", as convcl numbers devices): warmup untimed runs, then runs timed ones;
+   * writes the median and the minimum in milliseconds. Only the convolution is timed:
+   * layout reorders and uploads happen before. */
   baseline_status (*time)(const char *device, const convcl_conv_desc *desc,
                           const convcl_shape *input, int warmup, int runs, double *median_ms,
                           double *min_ms, char *note, size_t cap);

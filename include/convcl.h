@@ -200,9 +200,10 @@ typedef struct convcl_context convcl_context;
  * kernels build, else the CPU path; the environment variable CONVCL_DEVICE overrides
  * auto), "cpu" (on CONVCL_NUM_THREADS threads, else one per online processor; an
  * invalid CONVCL_NUM_THREADS is CONVCL_ERROR_INVALID_VALUE), "cpu:T" (the CPU path on T
- * threads, 1 to 1024, whatever CONVCL_NUM_THREADS says), "opencl" (the first OpenCL device of any
- * type), "opencl:P:D" (platform P, device D, as convcl_devices_list numbers them). A named device
- * that cannot be opened is an error; auto never fails for want of OpenCL. */
+ * threads, 1 to 1024, whatever CONVCL_NUM_THREADS says), "opencl" (the first OpenCL
+ * device of any type), "opencl:P:D" (platform P, device D, as convcl_devices_list numbers
+ * them). A named device that cannot be opened is an error; auto never fails for want of
+ * OpenCL. */
 CONVCL_API convcl_status convcl_context_create(const char *device, convcl_context **ctx_out);
 
 /* Releases the context. Plans and tensors made in it must be destroyed first, and no
