@@ -492,6 +492,16 @@ static const tu_layer named_cases[] = {
      .pad_begin = ALL(1),
      .pad_end = ALL(1),
      .size = {14, 14}},
+    /* K so deep (36864) that the CPU implicit GEMM's B for one slice of K (at most 4)
+     * would pass its 1 MB tile: K phases run one after the other, each adding to the
+     * output the last one wrote, and the ReLU goes in with the last. */
+    {.name = "igemm_k_phases_relu",
+     .relu = 1,
+     .rank = 1,
+     .in_channels = 4096,
+     .out_channels = 4,
+     .kernel = {9},
+     .size = {20}},
     {.name = "small_output_one_row_relu",
      .relu = 1,
      .in_channels = 40,
