@@ -402,7 +402,8 @@ static void block_range(int64_t count, int64_t blocks, int64_t i, int64_t *first
  * (unit), K slice, K rows and output columns. */
 typedef struct group_at {
   int64_t unit, g, n, si;
-  int64_t k_begin, k_end; /* k_begin >= k_end: an empty range, see plan_blocking */
+  int64_t k_begin, k_end; /* k_begin >= k_end: an empty range (see plan_blocking), whose
+                           * chunks do nothing but still count, so no thread joins it */
   int64_t n0, n1, j0, j1; /* panels and columns */
 } group_at;
 
@@ -469,7 +470,6 @@ static void run_chunk(const igemm_job *job, const group_at *at, int64_t chunk, f
  * first one this thread gets (none: no packing). */
 static void work_on(const igemm_job *job, int64_t group, float *tile, convcl_pack_run *runs) {
   const group_at at = locate(job, group);
-  if (at.k_begin >= at.k_end) return;
   const int64_t chunks = job->ip->blk.mchunks;
   for (int64_t c, first = 1; (c = atomic_fetch_add(&job->ip->next_chunk[group], 1)) < chunks;
        first = 0)
