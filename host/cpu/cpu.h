@@ -149,6 +149,15 @@ static inline int64_t convcl_cpu_a_offset(int64_t kdim, int64_t mpanels, int64_t
   return (g * kdim + k0) * mpanels * mr + mp * kc * mr;
 }
 
+/* First and one-past-last of block i when count items (panels, rows) go to blocks as
+ * evenly as whole items allow: the first count % blocks blocks take one more. */
+static inline void convcl_cpu_block_range(int64_t count, int64_t blocks, int64_t i, int64_t *first,
+                                          int64_t *end) {
+  const int64_t base = count / blocks, extra = count % blocks;
+  *first = i * base + (i < extra ? i : extra);
+  *end = *first + base + (i < extra);
+}
+
 /* host/cpu/igemm.c: packs weights [groups * m][cg][taps] (PyTorch's) as the
  * microkernels' A. Per group, K = cg x taps rows, tap-major (row k is tap k / cg, channel
  * k % cg), in blocks of kc_max rows (the last may be shorter); in each block the

@@ -161,14 +161,6 @@ typedef struct gemm_job {
   atomic_int_fast64_t next; /* the next task to hand out */
 } gemm_job;
 
-/* First and one-past-last panel of block i when count panels go to blocks as evenly
- * as whole panels allow. */
-static void block_range(int64_t count, int64_t blocks, int64_t i, int64_t *first, int64_t *end) {
-  const int64_t base = count / blocks, extra = count % blocks;
-  *first = i * base + (i < extra ? i : extra);
-  *end = *first + base + (i < extra);
-}
-
 /* One task: the whole K loop for one block of output channels x positions of one
  * image and group, so every output element is written by one thread in a fixed order
  * and results do not depend on the schedule. */
@@ -181,8 +173,8 @@ static void run_task(const gemm_job *job, int64_t task) {
   const int64_t g = task / b->mblocks / b->nblocks % p->groups;
   const int64_t n = task / b->mblocks / b->nblocks / p->groups;
   int64_t m0, m1, n0, n1;
-  block_range(b->mpanels, b->mblocks, mi, &m0, &m1);
-  block_range(b->npanels, b->nblocks, ni, &n0, &n1);
+  convcl_cpu_block_range(b->mpanels, b->mblocks, mi, &m0, &m1);
+  convcl_cpu_block_range(b->npanels, b->nblocks, ni, &n0, &n1);
   const float *x = job->input + (n * p->c + g * b->cg) * npos;
   float *out = job->output + (n * p->k + g * b->m) * npos;
   const float *bias = gp->bias ? gp->bias + g * b->m : NULL;

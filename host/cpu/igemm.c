@@ -390,14 +390,6 @@ typedef struct igemm_job {
   atomic_int_fast64_t next; /* the next group (or item of the reduce pass) to hand out */
 } igemm_job;
 
-/* First and one-past-last panel of block i when count panels go to blocks as evenly
- * as whole panels allow. */
-static void block_range(int64_t count, int64_t blocks, int64_t i, int64_t *first, int64_t *end) {
-  const int64_t base = count / blocks, extra = count % blocks;
-  *first = i * base + (i < extra ? i : extra);
-  *end = *first + base + (i < extra);
-}
-
 /* Where one group of the current phase lies: its image and group of the convolution
  * (unit), K slice, K rows and output columns. */
 typedef struct group_at {
@@ -419,7 +411,7 @@ static group_at locate(const igemm_job *job, int64_t group) {
   const int64_t range = job->phase * b->ksplit + at.si, rows = b->range_blocks * b->kc;
   at.k_begin = range * rows;
   at.k_end = min64(b->kdim, at.k_begin + rows);
-  block_range(b->npanels, b->nblocks, ni, &at.n0, &at.n1);
+  convcl_cpu_block_range(b->npanels, b->nblocks, ni, &at.n0, &at.n1);
   at.j0 = at.n0 * nr;
   at.j1 = min64(at.n1 * nr, b->npos);
   return at;
@@ -437,7 +429,7 @@ static void run_chunk(const igemm_job *job, const group_at *at, int64_t chunk, f
   const blocking *b = &ip->blk;
   const int64_t mr = ip->isa->mr, nr = ip->isa->nr;
   int64_t m0, m1;
-  block_range(b->mpanels, b->mchunks, chunk, &m0, &m1);
+  convcl_cpu_block_range(b->mpanels, b->mchunks, chunk, &m0, &m1);
   const float *x = job->input + (at->n * p->c + at->g * b->cg) * p->in[0] * p->in[1] * p->in[2];
   /* Slice 0 writes the output with the bias; the others their partial sums. */
   float *out = at->si == 0

@@ -295,14 +295,6 @@ typedef struct tg_job {
   atomic_int_fast64_t next; /* the next task to hand out */
 } tg_job;
 
-/* First and one-past-last of block i when count items go to blocks as evenly as
- * whole items allow. */
-static void block_range(int64_t count, int64_t blocks, int64_t i, int64_t *first, int64_t *end) {
-  const int64_t base = count / blocks, extra = count % blocks;
-  *first = i * base + (i < extra ? i : extra);
-  *end = *first + base + (i < extra);
-}
-
 /* The input positions [*j_lo, *j_hi) whose taps can reach output rows [r0, r1) along
  * dimension d: the input rows that do, where the dimensions outside d have one input
  * row (so those positions are one stretch), else all of P. */
@@ -363,7 +355,7 @@ static void run_task(const tg_job *job, int64_t task, unsigned char *slot) {
   /* The dimensions outside sdim have one output row, so the owned rows are one
    * stretch of each plane. */
   int64_t lo[3] = {0, 0, 0}, hi[3] = {p->out[0], p->out[1], p->out[2]}, inner = 1;
-  block_range(p->out[b->sdim], b->rblocks, rb, &lo[b->sdim], &hi[b->sdim]);
+  convcl_cpu_block_range(p->out[b->sdim], b->rblocks, rb, &lo[b->sdim], &hi[b->sdim]);
   for (int i = b->sdim + 1; i < 3; i++) inner *= p->out[i];
   for (int64_t oc = 0; oc < channels; oc++) {
     const float v = tp->bias ? tp->bias[oc0 + oc] : 0.0f;

@@ -412,14 +412,6 @@ static tile_run run_at(const wino_shape *s, int64_t t, int64_t t1, int64_t base,
   return r;
 }
 
-/* First and one-past-last panel of part i when count panels go to parts as evenly as
- * whole panels allow. */
-static void part_range(int64_t count, int64_t parts, int64_t i, int64_t *first, int64_t *end) {
-  const int64_t base = count / parts, extra = count % parts;
-  *first = i * base + (i < extra ? i : extra);
-  *end = *first + base + (i < extra);
-}
-
 /* Returns nonzero when an output came out Inf or NaN before the bias, see the top. */
 static int run_task(const wino_job *job, int64_t task, float *v, float *mbuf) {
   const convcl_problem *p = job->p;
@@ -432,7 +424,7 @@ static int run_task(const wino_job *job, int64_t task, float *v, float *mbuf) {
   int64_t kp0 = kb * s->kpanels, kp1 = min64(kp0 + s->kpanels, s->kpanels_all);
   if (task >= s->whole) {
     int64_t first, end;
-    part_range(kp1 - kp0, s->split, (task - s->whole) % s->split, &first, &end);
+    convcl_cpu_block_range(kp1 - kp0, s->split, (task - s->whole) % s->split, &first, &end);
     kp1 = kp0 + end;
     kp0 += first;
   }
