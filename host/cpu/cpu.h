@@ -16,16 +16,6 @@ int convcl_pool_threads(const convcl_pool *pool);
  * and returns when all are done. Calls from several threads take turns. */
 void convcl_pool_for(convcl_pool *pool, int64_t count, void (*fn)(void *arg, int64_t i), void *arg);
 
-/* One step of a spin-wait: a pause that yields the core's pipeline (and a hyperthread
- * sibling) while another thread finishes. */
-static inline void convcl_cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  __asm__ __volatile__("yield");
-#endif
-}
-
 /* The pool of a CPU context. */
 convcl_pool *convcl_cpu_pool(const convcl_context *ctx);
 

@@ -51,6 +51,14 @@ struct convcl_pool {
   atomic_int_fast64_t next;
 };
 
+static void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
 /* This thread's floating-point control register; 0 where no flushing is known. */
 static uint64_t fp_control_get(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -112,7 +120,7 @@ static int spin(convcl_pool *pool, spin_test test, uint64_t seen) {
   for (;;) {
     for (int i = 0; i < POLLS_PER_CLOCK; i++) {
       if (test(pool, seen)) return 1;
-      convcl_cpu_relax();
+      cpu_relax();
     }
     if (now_ns() >= until) return test(pool, seen);
   }

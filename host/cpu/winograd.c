@@ -10,10 +10,7 @@
  * GEMM panels in its own workspace slot, multiplies them with U through the
  * packed-weight GEMM microkernels of host/cpu (tiles as the columns of B or as the
  * rows of A, the two tile variants) into M, and the output transform adds the bias,
- * applies the ReLU and writes NCHW. Where there are fewer blocks than two per thread,
- * the threads share each block instead: they transform parts of its channels into one
- * V, then take slices of its output channels, so no input is transformed twice and
- * blocks of unequal size keep every thread busy.
+ * applies the ReLU and writes NCHW.
  *
  * Non-finite numbers: the transforms mix a whole tile, so one Inf or NaN input pixel
  * makes outputs outside its receptive field non-finite (Inf - Inf in A^T), and one in
@@ -31,16 +28,12 @@
  * that the transforms overflow takes that way too, and gets the better result. */
 #include "cpu.h"
 
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Channels per transform call, see transform_input. */
+/* Channels per transform call, see run_task. */
 enum { CHANNEL_CHUNK = 8 };
-
-/* Shared blocks: input transform tasks and K slices per thread and block. */
-enum { PARTS_PER_THREAD = 2, CHUNKS_PER_THREAD = 2 };
 
 /* Slot budget (V and M of one task) so a block's transformed data stays in a 2 MB L2
  * while its GEMMs run; C blocks of the GEMM as in igemm.c, so a kc x NR B panel stays
@@ -66,33 +59,19 @@ typedef struct wino_shape {
   int64_t kpanels_all;        /* ceil(Kg / kw_panel) */
   int64_t tblock, tblocks;    /* tiles per block (whole panels), blocks */
   int64_t kpanels, kblocks;   /* K panels per task, K slices */
-  int64_t units;              /* groups x tblocks x kblocks; a task each, see whole */
+  int64_t units;              /* groups x tblocks x kblocks */
   int64_t whole, split;       /* the first `whole` units are tasks; the rest, `split` each */
-  int64_t tasks, slots;       /* tasks (see whole and shared_parts); threads that get one */
-  /* Shared blocks: per block (group g, block tb), shared_parts tasks each transform a
-   * part of its channels into one V, then its kblocks units run as tasks on that V;
-   * the blocks take vbufs V buffers in turn. 0 and 0 without. */
-  int64_t shared_parts, vbufs;
-  size_t v_xi, m_xi;         /* floats from one xi to the next in V and M */
-  size_t v_floats, m_floats; /* one V and one M */
+  int64_t tasks, slots;       /* whole + split x (units - whole); threads that get a task */
+  size_t v_xi, m_xi;          /* floats from one xi to the next in V and M */
+  size_t v_floats, m_floats;  /* one slot's V and M */
 } wino_shape;
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
-/* Floats rounded up to whole 64-byte lines. */
-static size_t align16(size_t floats) { return (floats + 15) / 16 * 16; }
 
 static size_t slot_bytes(const wino_shape *s) {
   return (s->v_floats + s->m_floats) * sizeof(float);
-}
-
-/* The workspace of the slots: each with its V and M, or with shared blocks the V
- * buffers, then each slot's M. */
-static size_t work_bytes(const wino_shape *s) {
-  if (s->shared_parts)
-    return ((size_t)s->vbufs * s->v_floats + (size_t)s->slots * s->m_floats) * sizeof(float);
-  return (size_t)s->slots * slot_bytes(s);
 }
 
 /* The most workspace the slots take: the CPU budget less `direct`, the workspace of the
@@ -111,7 +90,7 @@ static size_t workspace_cap(const convcl_problem *p, size_t direct) {
 /* The blocking for `blocks` blocks of tiles and `kblocks` slices of the output channels,
  * both as even as whole panels allow; the other fields are set. */
 static void block_shape(const convcl_problem *p, int threads, size_t cap, int64_t blocks,
-                        int64_t kblocks, int shared, wino_shape *s) {
+                        int64_t kblocks, wino_shape *s) {
   s->tblock = ceil_div(ceil_div(s->tiles, s->tw_panel), blocks) * s->tw_panel;
   s->tblocks = ceil_div(s->tiles, s->tblock);
   s->kpanels = ceil_div(s->kpanels_all, kblocks);
@@ -120,28 +99,22 @@ static void block_shape(const convcl_problem *p, int threads, size_t cap, int64_
   /* Units that do not fill the last round (7 blocks on 2 threads) are split further in
    * K, one slice per thread: each slice transforms the block's input again, which costs
    * less than leaving threads idle for a whole unit. */
-  const int64_t left = s->units > threads && !shared ? s->units % threads : 0;
+  const int64_t left = s->units > threads ? s->units % threads : 0;
   s->split = left > 0 ? min64(threads, ceil_div(s->kpanels, 2)) : 1;
   s->whole = s->split > 1 ? s->units - left : s->units;
   s->tasks = s->whole + s->split * (s->units - s->whole);
-  s->shared_parts = shared ? min64(ceil_div(s->cg, CHANNEL_CHUNK), PARTS_PER_THREAD * threads) : 0;
-  s->vbufs = shared ? min64(2, p->groups * s->tblocks) : 0;
-  s->tasks += p->groups * s->tblocks * s->shared_parts;
   /* The transforms touch all xi of a tile at once: a cache line more than the data
    * keeps xi's rows from landing in one L1 set when cg * tblock floats are a multiple
    * of 4 KB (64 channels by 32 tiles: 36 rows in one 12-way set). */
   s->v_xi = (size_t)(s->cg * s->tblock + XI_PAD);
   s->m_xi = (size_t)(s->kpanels * s->kw_panel * s->tblock + XI_PAD);
-  s->v_floats = align16((size_t)s->xis * s->v_xi);
+  s->v_floats = (size_t)s->xis * s->v_xi;
   /* The output transform reads CONVCL_WINOGRAD_LANES tiles from the last run's start. */
-  s->m_floats = align16((size_t)s->xis * s->m_xi +
-                        (size_t)(CONVCL_WINOGRAD_LANES * s->kpanels * s->kw_panel));
+  s->m_floats =
+      (size_t)s->xis * s->m_xi + (size_t)(CONVCL_WINOGRAD_LANES * s->kpanels * s->kw_panel);
   /* Fewer slots than threads where the workspace would pass its cap. */
-  const size_t fixed = (size_t)s->vbufs * s->v_floats * sizeof(float);
-  const size_t per_slot = shared ? s->m_floats * sizeof(float) : slot_bytes(s);
   s->slots = min64(threads, s->tasks);
-  if (cap > fixed) s->slots = min64(s->slots, (int64_t)((cap - fixed) / per_slot));
-  s->slots = max64(1, s->slots);
+  s->slots = max64(1, min64(s->slots, (int64_t)(cap / slot_bytes(s))));
 }
 
 /* Estimated cycles of the slowest thread: a unit multiplies its block of tiles by its
@@ -186,11 +159,11 @@ static void plan_shape(const convcl_problem *p, int m, int layout, const convcl_
     const int64_t rounds = ceil_div(p->groups * blocks, threads);
     blocks = min64(tpanels, ceil_div(rounds * threads, p->groups));
   }
-  block_shape(p, threads, cap, blocks, 1, 0, s);
+  block_shape(p, threads, cap, blocks, 1, s);
   /* Too few tile blocks for the threads: split the output channels too; each slice
    * transforms the block's input again, a cost of 1/K of its GEMM. */
   if (p->groups * s->tblocks < threads)
-    block_shape(p, threads, cap, blocks, ceil_div(threads, p->groups * s->tblocks), 0, s);
+    block_shape(p, threads, cap, blocks, ceil_div(threads, p->groups * s->tblocks), s);
   /* Each block of tiles streams its slice of U once, all of U when K is not split, and
    * U is 16/9 (F2) or 4 (F4) times the weights. With few tiles and many channels
    * (ResNet-50's 7x7 layer: 16 tiles, 16.8 MB of U) that stream costs more than the
@@ -199,24 +172,12 @@ static void plan_shape(const convcl_problem *p, int m, int layout, const convcl_
   double cost = shape_cost(s, isa, threads);
   for (int64_t kb = 1; kb <= min64(s->kpanels_all, 4 * threads); kb++) {
     wino_shape alt = *s;
-    block_shape(p, threads, cap, fewest, kb, 0, &alt);
+    block_shape(p, threads, cap, fewest, kb, &alt);
     const double alt_cost = shape_cost(&alt, isa, threads);
     if (alt_cost < cost) {
       cost = alt_cost;
       *s = alt;
     }
-  }
-  /* Fewer blocks than two per thread: the threads share each block instead (see
-   * wino_shape). On 2 threads (Zen 4, paired runs in both orders) that ran ResNet-50's
-   * 28 x 28 layer (blocks of 32 and 17 tiles) 1.08-1.1x faster, its 14 x 14 one (one
-   * block, K split, each thread transforming all of the input) 1.05-1.07x and its 7 x 7
-   * one 1.01-1.06x. With 7 blocks (56 x 56) sharing lost 1.14-1.18x to reading the
-   * other thread's part of V. */
-  if (threads > 1 && p->groups * s->tblocks < 2 * threads) {
-    wino_shape alt = *s;
-    block_shape(p, threads, cap, fewest, min64(s->kpanels_all, CHUNKS_PER_THREAD * threads), 1,
-                &alt);
-    if (work_bytes(&alt) <= cap) *s = alt;
   }
 }
 
@@ -229,9 +190,6 @@ typedef struct wino_plan {
   float *bias;         /* [k], NULL without bias */
   unsigned char *work; /* slots x slot_bytes, 64-byte aligned, zeroed once */
   convcl_plan *direct; /* the implicit GEMM plan for non-finite data, see the top */
-  /* Shared blocks: per block, its input transform tasks done and its K slices done;
-   * reset by each run (a plan runs on one thread at a time). */
-  atomic_int_fast64_t *done;
   int weights_finite;
 } wino_plan;
 
@@ -302,7 +260,7 @@ static size_t workspace_for(const convcl_context *ctx, const convcl_problem *p, 
   const size_t cap = workspace_cap(p, direct);
   wino_shape s;
   plan_shape(p, m, pick_layout(p, m, isa, threads, cap, &s), isa, threads, cap, &s);
-  return work_bytes(&s) + direct;
+  return (size_t)s.slots * slot_bytes(&s) + direct;
 }
 
 static size_t wino_workspace_4x4(const convcl_context *ctx, const convcl_problem *p) {
@@ -319,7 +277,6 @@ static void wino_destroy(convcl_plan *plan) {
   free(wp->u);
   free(wp->bias);
   free(wp->work);
-  free(wp->done);
   convcl_plan_destroy(wp->direct);
   free(wp);
   plan->impl = NULL;
@@ -384,13 +341,11 @@ static convcl_status wino_create(convcl_plan *plan, const float *weights, const 
   plan_shape(p, m, layout, wp->isa, threads, cap, &wp->s);
   const wino_shape *s = &wp->s;
   const size_t packed = (size_t)(p->groups * s->xis * s->cg * s->kpanels_all * s->kw_panel);
-  const size_t work = work_bytes(s);
+  const size_t work = (size_t)s->slots * slot_bytes(s);
   plan->workspace_bytes = work;
   wp->u = alloc_aligned(packed * sizeof(float));
   wp->work = alloc_aligned(work);
   int ok = wp->u && wp->work;
-  if (ok && s->shared_parts)
-    ok = (wp->done = malloc((size_t)(2 * p->groups * s->tblocks) * sizeof *wp->done)) != NULL;
   if (ok && p->has_bias) ok = (wp->bias = malloc((size_t)p->k * sizeof(float))) != NULL;
   if (!ok) {
     wino_destroy(plan);
@@ -457,40 +412,41 @@ static tile_run run_at(const wino_shape *s, int64_t t, int64_t t1, int64_t base,
   return r;
 }
 
-/* Transforms channels [c_lo, c_hi) of the input of group g's tiles [t0, t1) into V.
- * V: per xi, panels of tw tiles, each C steps of tw values. A run writes part of a
- * cache line per element; all runs go over a few channels at a time, so the other
- * runs fill the same lines while they are still in L1. A run may cross into the next
- * panel, once: runs stay in one panel where panels are narrower than a run. */
-static void transform_input(const wino_job *job, int64_t g, int64_t t0, int64_t t1, int64_t c_lo,
-                            int64_t c_hi, float *v) {
+/* Returns nonzero when an output came out Inf or NaN before the bias, see the top. */
+static int run_task(const wino_job *job, int64_t task, float *v, float *mbuf) {
   const convcl_problem *p = job->p;
-  const wino_shape *s = &job->wp->s;
-  const int64_t tw = s->tw_panel, ih = p->in[1], iw = p->in[2];
+  const wino_plan *wp = job->wp;
+  const wino_shape *s = &wp->s;
+  const int64_t tw = s->tw_panel, kw = s->kw_panel;
+  const int64_t unit = task < s->whole ? task : s->whole + (task - s->whole) / s->split;
+  const int64_t kb = unit % s->kblocks, tb = unit / s->kblocks % s->tblocks;
+  const int64_t g = unit / (s->kblocks * s->tblocks);
+  int64_t kp0 = kb * s->kpanels, kp1 = min64(kp0 + s->kpanels, s->kpanels_all);
+  if (task >= s->whole) {
+    int64_t first, end;
+    convcl_cpu_block_range(kp1 - kp0, s->split, (task - s->whole) % s->split, &first, &end);
+    kp1 = kp0 + end;
+    kp0 += first;
+  }
+  const int64_t t0 = tb * s->tblock, t1 = min64(t0 + s->tblock, s->tiles), count = t1 - t0;
+  const int64_t ih = p->in[1], iw = p->in[2], oh = p->out[1], ow = p->out[2];
+  const int64_t m = s->m;
+  const size_t v_xi = s->v_xi, m_xi = s->m_xi;
+
+  /* V: per xi, panels of tw tiles, each C steps of tw values. A run writes part of a
+   * cache line per element; all runs go over a few channels at a time, so the other
+   * runs fill the same lines while they are still in L1. A run may cross into the next
+   * panel, once: runs stay in one panel where panels are narrower than a run. */
   const int64_t narrow = tw < CONVCL_WINOGRAD_LANES ? tw : 0;
-  for (int64_t c0 = c_lo; c0 < c_hi; c0 += CHANNEL_CHUNK)
+  for (int64_t c0 = 0; c0 < s->cg; c0 += CHANNEL_CHUNK)
     for (tile_run r = run_at(s, t0, t1, t0, narrow, 1); r.len > 0;
          r = run_at(s, t0 + r.local + r.len, t1, t0, narrow, 1)) {
       const float *x = job->input + (r.n * p->c + g * s->cg + c0) * ih * iw;
       float *dst = v + (r.local / tw * s->cg + c0) * tw + r.local % tw;
-      job->wp->input(x, min64(CHANNEL_CHUNK, c_hi - c0), ih * iw, ih, iw,
-                     r.ty * s->m - p->pad_begin[1], r.tx * s->m - p->pad_begin[2], r.len,
-                     r.two_rows, (int)(tw - r.local % tw), dst, (size_t)tw, s->v_xi,
-                     (size_t)((s->cg - 1) * tw));
+      wp->input(x, min64(CHANNEL_CHUNK, s->cg - c0), ih * iw, ih, iw, r.ty * m - p->pad_begin[1],
+                r.tx * m - p->pad_begin[2], r.len, r.two_rows, (int)(tw - r.local % tw), dst,
+                (size_t)tw, v_xi, (size_t)((s->cg - 1) * tw));
     }
-}
-
-/* Multiplies V of group g's tiles [t0, t1) with K panels [kp0, kp1) of U into M and
- * writes those output channels through the output transform. Returns nonzero when an
- * output came out Inf or NaN before the bias, see the top. */
-static int multiply_output(const wino_job *job, int64_t g, int64_t t0, int64_t t1, int64_t kp0,
-                           int64_t kp1, const float *v, float *mbuf) {
-  const convcl_problem *p = job->p;
-  const wino_plan *wp = job->wp;
-  const wino_shape *s = &wp->s;
-  const int64_t tw = s->tw_panel, kw = s->kw_panel, count = t1 - t0;
-  const int64_t oh = p->out[1], ow = p->out[2], m = s->m;
-  const size_t v_xi = s->v_xi, m_xi = s->m_xi;
 
   /* M: per xi, [k][tile] (tiles as columns) or [tile][k] (tiles as rows), ldm apart. */
   const int64_t k0 = kp0 * kw, k1 = min64(kp1 * kw, s->kg);
@@ -538,85 +494,19 @@ static int multiply_output(const wino_job *job, int64_t g, int64_t t0, int64_t t
   return nonfinite;
 }
 
-/* Unit u's group, first and one-past-last tile, and K slice. */
-static void unit_at(const wino_shape *s, int64_t unit, int64_t *g, int64_t *t0, int64_t *t1,
-                    int64_t *kp0, int64_t *kp1) {
-  const int64_t kb = unit % s->kblocks, tb = unit / s->kblocks % s->tblocks;
-  *g = unit / (s->kblocks * s->tblocks);
-  *t0 = tb * s->tblock;
-  *t1 = min64(*t0 + s->tblock, s->tiles);
-  *kp0 = kb * s->kpanels;
-  *kp1 = min64(*kp0 + s->kpanels, s->kpanels_all);
-}
-
-/* A task of a plan without shared blocks: its unit's input transform, then its slice of
- * the products and the output. Returns what multiply_output does. */
-static int run_task(const wino_job *job, int64_t task, float *v, float *mbuf) {
-  const wino_shape *s = &job->wp->s;
-  const int64_t unit = task < s->whole ? task : s->whole + (task - s->whole) / s->split;
-  int64_t g, t0, t1, kp0, kp1;
-  unit_at(s, unit, &g, &t0, &t1, &kp0, &kp1);
-  if (task >= s->whole) {
-    int64_t first, end;
-    convcl_cpu_block_range(kp1 - kp0, s->split, (task - s->whole) % s->split, &first, &end);
-    kp1 = kp0 + end;
-    kp0 += first;
-  }
-  transform_input(job, g, t0, t1, 0, s->cg, v);
-  return multiply_output(job, g, t0, t1, kp0, kp1, v, mbuf);
-}
-
-/* Spins until *counter reaches target, giving up the processor now and then, for
- * pools with more threads than processors, where the thread it waits for may need it. */
-static void wait_for(atomic_int_fast64_t *counter, int64_t target) {
-  for (int polls = 1; atomic_load(counter) < target; polls++) {
-    convcl_cpu_relax();
-    if (polls % 256 == 0) sched_yield();
-  }
-}
-
-/* A task of a plan with shared blocks, see wino_shape: a part of a block's input
- * transform, or one of its K slices once the whole transform is done. Every task waits
- * only on tasks handed out before it, which threads are running, so the waits end. */
-static int run_shared_task(const wino_job *job, int64_t task, float *mbuf) {
-  const wino_shape *s = &job->wp->s;
-  const int64_t per_block = s->shared_parts + s->kblocks;
-  const int64_t block = task / per_block, i = task % per_block;
-  atomic_int_fast64_t *transformed = job->wp->done + 2 * block;
-  float *v = (float *)job->wp->work + (size_t)(block % s->vbufs) * s->v_floats;
-  int64_t g, t0, t1, kp0, kp1;
-  if (i < s->shared_parts) {
-    unit_at(s, block * s->kblocks, &g, &t0, &t1, &kp0, &kp1);
-    /* The buffer is free once the block that used it last has all its products. */
-    if (block >= s->vbufs) wait_for(job->wp->done + 2 * (block - s->vbufs) + 1, s->kblocks);
-    int64_t first, end;
-    convcl_cpu_block_range(ceil_div(s->cg, CHANNEL_CHUNK), s->shared_parts, i, &first, &end);
-    transform_input(job, g, t0, t1, first * CHANNEL_CHUNK, min64(end * CHANNEL_CHUNK, s->cg), v);
-    atomic_fetch_add(transformed, 1);
-    return 0;
-  }
-  unit_at(s, block * s->kblocks + i - s->shared_parts, &g, &t0, &t1, &kp0, &kp1);
-  wait_for(transformed, s->shared_parts);
-  const int nonfinite = multiply_output(job, g, t0, t1, kp0, kp1, v, mbuf);
-  atomic_fetch_add(transformed + 1, 1);
-  return nonfinite;
-}
-
 /* One call per workspace slot; each slot pulls tasks until none are left. Every output
  * element is written by one task in a fixed order, so results do not depend on the
  * schedule. */
 static void run_slot(void *arg, int64_t slot) {
   wino_job *job = arg;
   const wino_shape *s = &job->wp->s;
-  float *v = (float *)job->wp->work + (size_t)slot * (s->v_floats + s->m_floats);
+  float *v = (float *)(job->wp->work + (size_t)slot * slot_bytes(s));
   float *mbuf = v + s->v_floats;
-  if (s->shared_parts) mbuf = (float *)job->wp->work + s->vbufs * s->v_floats + slot * s->m_floats;
   for (;;) {
     const int64_t task = atomic_fetch_add(&job->next, 1);
     if (task >= s->tasks) return;
-    const int nonfinite =
-        s->shared_parts ? run_shared_task(job, task, mbuf) : run_task(job, task, v, mbuf);
-    if (nonfinite) atomic_store_explicit(&job->nonfinite, 1, memory_order_relaxed);
+    if (run_task(job, task, v, mbuf))
+      atomic_store_explicit(&job->nonfinite, 1, memory_order_relaxed);
   }
 }
 
@@ -626,8 +516,6 @@ static convcl_status wino_run(convcl_plan *plan, const float *input, float *outp
   wino_job job = {.p = &plan->problem, .wp = wp, .input = input, .output = output};
   atomic_init(&job.next, 0);
   atomic_init(&job.nonfinite, 0);
-  for (int64_t i = 0; wp->done && i < 2 * plan->problem.groups * wp->s.tblocks; i++)
-    atomic_store(&wp->done[i], 0);
   convcl_pool_for(convcl_cpu_pool(plan->ctx), wp->s.slots, run_slot, &job);
   if (atomic_load(&job.nonfinite)) return wp->direct->solver->run(wp->direct, input, output);
   return CONVCL_OK;
