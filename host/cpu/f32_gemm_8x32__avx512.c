@@ -49,15 +49,18 @@ static inline __attribute__((always_inline)) void store_row(float *row, __m512 l
  * prefetcher sees coming across kc separate rows, are fetched meanwhile. half: n <= 16,
  * so only the low vector of each row is computed, at half the multiply-adds: the last
  * tile of a row of positions is often that narrow (14 x 14 = 6 x 32 + 4 columns). */
-#define STEP(i)                               \
-  ai = _mm512_set1_ps(a[i]);                  \
-  c##i##l = _mm512_fmadd_ps(ai, bl, c##i##l); \
-  if (!half) c##i##h = _mm512_fmadd_ps(ai, bh, c##i##h)
+#define STEP(i)                                            \
+  if (i < rows) {                                          \
+    ai = _mm512_set1_ps(a[i]);                             \
+    c##i##l = _mm512_fmadd_ps(ai, bl, c##i##l);            \
+    if (!half) c##i##h = _mm512_fmadd_ps(ai, bh, c##i##h); \
+  }
 
 static inline __attribute__((always_inline)) void kernel(size_t kc, const float *a, const float *b,
                                                          size_t ldb, float *c, size_t ldc, size_t m,
                                                          size_t n, const float *bias, int flags,
-                                                         int masked, int prefetch, int half) {
+                                                         int masked, int prefetch, int half,
+                                                         int rows) {
   const __mmask16 mlo = column_mask(n, 0), mhi = column_mask(n, 16);
   __m512 c0l = _mm512_setzero_ps(), c0h = _mm512_setzero_ps();
   __m512 c1l = _mm512_setzero_ps(), c1h = _mm512_setzero_ps();
@@ -179,21 +182,22 @@ static void narrow_columns(size_t kc, const float *a, const float *b, size_t ldb
 
 /* One call: n > 24 columns as a whole tile, 9 to 16 as the low vector, and where the
  * rest is narrow, the first 16 as the low vector and the rest as narrow columns.
- * in_place: B read in place (masked where a vector would pass column n). */
+ * in_place: B read in place (masked where a vector would pass column n). rows: the
+ * kernel computes only the first rows rows (m <= rows). */
 static inline __attribute__((always_inline)) void tile(size_t kc, const float *a, const float *b,
                                                        size_t ldb, float *c, size_t ldc, size_t m,
                                                        size_t n, const float *bias, int flags,
-                                                       int in_place) {
+                                                       int in_place, int rows) {
   if (n > 16 + NARROW_MAX) {
     if (in_place && n == 32)
-      kernel(kc, a, b, ldb, c, ldc, m, n, bias, flags, 0, 1, 0);
+      kernel(kc, a, b, ldb, c, ldc, m, n, bias, flags, 0, 1, 0, rows);
     else
-      kernel(kc, a, b, ldb, c, ldc, m, n, bias, flags, in_place, 0, 0);
+      kernel(kc, a, b, ldb, c, ldc, m, n, bias, flags, in_place, 0, 0, rows);
   } else if (n > 16) {
-    kernel(kc, a, b, ldb, c, ldc, m, 16, bias, flags, 0, 0, 1);
+    kernel(kc, a, b, ldb, c, ldc, m, 16, bias, flags, 0, 0, 1, rows);
     narrow_columns(kc, a, b + 16, ldb, c + 16, ldc, m, n - 16, bias, flags);
   } else if (n > NARROW_MAX) {
-    kernel(kc, a, b, ldb, c, ldc, m, n, bias, flags, in_place && n < 16, 0, 1);
+    kernel(kc, a, b, ldb, c, ldc, m, n, bias, flags, in_place && n < 16, 0, 1, rows);
   } else {
     narrow_columns(kc, a, b, ldb, c, ldc, m, n, bias, flags);
   }
@@ -201,11 +205,20 @@ static inline __attribute__((always_inline)) void tile(size_t kc, const float *a
 
 void convcl_f32_gemm_8x32__avx512(size_t kc, const float *a, const float *b, float *c, size_t ldc,
                                   size_t m, size_t n, const float *bias, int flags) {
-  tile(kc, a, b, 32, c, ldc, m, n, bias, flags, 0);
+  /* Tiles of 1 to 4 rows skip the empty rows' multiply-adds: a product with one row of
+   * A is bound by streaming B, which 8 rows' worth of multiply-adds would throttle
+   * (a transposed convolution of a 1 x 1 input, such as a generator's first layer,
+   * runs its positions as the rows, see host/cpu/transposed_gemm.c). */
+  if (m == 1)
+    tile(kc, a, b, 32, c, ldc, m, n, bias, flags, 0, 1);
+  else if (m <= 4)
+    tile(kc, a, b, 32, c, ldc, m, n, bias, flags, 0, 4);
+  else
+    tile(kc, a, b, 32, c, ldc, m, n, bias, flags, 0, 8);
 }
 
 void convcl_f32_gemm_8x32__avx512_strided(size_t kc, const float *a, const float *b, size_t ldb,
                                           float *c, size_t ldc, size_t m, size_t n,
                                           const float *bias, int flags) {
-  tile(kc, a, b, ldb, c, ldc, m, n, bias, flags, 1);
+  tile(kc, a, b, ldb, c, ldc, m, n, bias, flags, 1, 8);
 }
