@@ -4,7 +4,10 @@
  * Both sides see the same state of a noisy machine; prints each side's median time of
  * one run and the median, 25th and 75th percentiles of the per-round ratio A/B.
  *   usage: ab LIB_A LIB_B THREADS_A THREADS_B C K H W k stride pad [algo]
- *   env: ROUNDS (default 100), BLOCK (default 3)
+ *   env: ROUNDS (default 100), BLOCK (default 3), GAP_MS (default 0)
+ * GAP_MS: a busy wait before each side's turn, so the other side's pool threads, which
+ * spin 1 ms after their last run, are asleep and leave the cores to this side; 2 or more
+ * where both sides run several threads.
  * Build: cc -O2 -I include ab.c -ldl -o ab */
 #include "convcl.h"
 
@@ -81,6 +84,7 @@ int main(int argc, char **argv) {
   const size_t in_n = (size_t)(v[0] * v[2] * v[3]), w_n = (size_t)(v[1] * v[0] * v[4] * v[4]);
   const int rounds = getenv("ROUNDS") ? atoi(getenv("ROUNDS")) : 100;
   const int block = getenv("BLOCK") ? atoi(getenv("BLOCK")) : 3;
+  const double gap = getenv("GAP_MS") ? atof(getenv("GAP_MS")) * 1e-3 : 0.0;
   float *in = malloc(in_n * sizeof(float)), *weights = malloc(w_n * sizeof(float));
   float *out = malloc((size_t)(v[1] * oh * ow) * sizeof(float));
   double *t[2] = {malloc((size_t)rounds * sizeof(double)), malloc((size_t)rounds * sizeof(double))};
@@ -93,6 +97,8 @@ int main(int argc, char **argv) {
     if (open_side(&s[i], argv[1 + i], atoi(argv[3 + i]), v, algo, weights)) return 1;
   for (int r = 0; r < rounds; r++) {
     for (int i = 0; i < 2; i++) {
+      for (const double until = now() + gap; now() < until;) {
+      }
       s[i].plan_run(s[i].plan, in, out);
       const double t0 = now();
       for (int b = 0; b < block; b++) s[i].plan_run(s[i].plan, in, out);
