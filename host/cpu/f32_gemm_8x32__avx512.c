@@ -124,25 +124,36 @@ static inline __attribute__((always_inline)) void narrow(size_t kc, const float 
                                                          size_t ldb, float *c, size_t ldc, size_t m,
                                                          size_t n, const float *bias, int flags) {
   /* Accumulators per column, one per step of a group: 2 x n chains of multiply-adds,
-   * and at least 8 where there are 1 or 2 columns. */
+   * and at least 8 where there are 1 or 2 columns; 8 columns take one each, as 16
+   * accumulators with A and B would pass the 16 ymm registers that AVX-512F without VL
+   * can name (spilled, 1.3x slower on Zen 4). Every loop over them is unrolled (GCC 12
+   * at -O2 kept them in a stack array, a load and a store per multiply-add: 1 to 8
+   * columns ran 1.9 to 2.8x slower on Zen 4). */
   enum { GROUP_MAX = 4 };
-  const size_t group = n <= 2 ? 4 : 2;
+  const size_t group = n <= 2 ? 4 : n < 8 ? 2 : 1;
   __m256 acc[GROUP_MAX][NARROW_MAX];
+#pragma GCC unroll 4
   for (size_t s = 0; s < group; s++)
+#pragma GCC unroll 8
     for (size_t j = 0; j < n; j++) acc[s][j] = _mm256_setzero_ps();
   size_t k = 0;
   for (; k + group <= kc; k += group)
+#pragma GCC unroll 4
     for (size_t s = 0; s < group; s++) {
       const __m256 as = _mm256_loadu_ps(a + 8 * (k + s));
+#pragma GCC unroll 8
       for (size_t j = 0; j < n; j++)
         acc[s][j] = _mm256_fmadd_ps(as, _mm256_set1_ps(b[(k + s) * ldb + j]), acc[s][j]);
     }
   for (; k < kc; k++) {
     const __m256 a0 = _mm256_loadu_ps(a + 8 * k);
+#pragma GCC unroll 8
     for (size_t j = 0; j < n; j++)
       acc[0][j] = _mm256_fmadd_ps(a0, _mm256_set1_ps(b[k * ldb + j]), acc[0][j]);
   }
+#pragma GCC unroll 4
   for (size_t s = 1; s < group; s++)
+#pragma GCC unroll 8
     for (size_t j = 0; j < n; j++) acc[0][j] = _mm256_add_ps(acc[0][j], acc[s][j]);
   float col[NARROW_MAX][8];
   for (size_t j = 0; j < n; j++) _mm256_storeu_ps(col[j], acc[0][j]);
