@@ -109,6 +109,10 @@ typedef struct convcl_cpu_isa {
  * it has; an unknown name is ignored). Chosen once per process. */
 const convcl_cpu_isa *convcl_cpu_isa_get(void);
 
+/* Whether the processor is AMD's, for the solver choices whose best differs between the
+ * x86 makers' cache designs (host/cpu/gemm.c). */
+int convcl_cpu_amd(void);
+
 void convcl_f32_gemm_4x16__scalar(size_t kc, const float *a, const float *b, float *c, size_t ldc,
                                   size_t m, size_t n, const float *bias, int flags);
 void convcl_f32_gemm_4x16__scalar_strided(size_t kc, const float *a, const float *b, size_t ldb,

@@ -94,20 +94,26 @@ static int gemm_applicable(const convcl_context *ctx, const convcl_problem *p) {
 }
 
 /* Where it measured faster than implicit_gemm (ResNet-50's, MobileNet's and the 3D
- * suite's 1x1 layers at batch 1, AVX-512, each pair timed alternately in one process):
- * where packing B, which implicit_gemm does once per block of output channels, is a
- * large share of the work beside the multiply-adds: with under 64 output channels
- * (16 and 24: 1.15-1.45x) and with 64 input channels over 64 output channels
- * (1.1-1.35x). With more of either, packed panels win or tie (64 -> 256: 1.1x for
- * implicit_gemm at 2 threads, 0.97x at one; 128 -> 512 and 256 -> 128: 1.15x): B read
- * in place is re-read from L2 where L1 could not keep its rows. Also from 256 positions
- * on, as the masked edge tile is a large share below, and not where rows a multiple of
- * 4 KiB apart all fall in the same L1 sets. */
+ * suite's 1x1 layers at batch 1, AVX-512, each pair timed alternately in one process).
+ * On Intel's Emerald Rapids (48 KiB L1, 2 MiB L2): where packing B, which implicit_gemm
+ * does once per block of output channels, is a large share of the work beside the
+ * multiply-adds: with under 64 output channels (16 and 24: 1.15-1.45x) and with 64
+ * input channels over 64 output channels (1.1-1.35x). With more of either, packed panels
+ * win or tie (64 -> 256: 1.1x for implicit_gemm at 2 threads, 0.97x at one; 128 -> 512
+ * and 256 -> 128: 1.15x): B read in place is re-read from L2 where L1 could not keep its
+ * rows. Also from 256 positions on, as the masked edge tile is a large share below.
+ * On AMD's Zen 4 (32 KiB L1, 1 MiB L2), paired, the in-place read won or tied on every
+ * pointwise layer measured: ResNet-50's twelve stride-1 1x1 layers 0.99-1.10x at one
+ * thread and 0.99-1.15x at two (256 -> 64 on 56 x 56 1.09x / 1.1x, 2048 -> 512 on 7 x 7
+ * 1.05x / 1.07x), the 3D suite's 128 -> 64 1.1x / 1.2x, and 256 -> 256 and 1024 -> 256 at
+ * 1 to 784 positions 1.0-1.1x (1 position: 3x, 4: 1.4x), but for 9 and 25 positions
+ * (an edge tile of masked loads: 0.95x). On both, not where rows a multiple of 4 KiB
+ * apart all fall in the same L1 sets (WaveNet's 4096 positions: 0.95x at one thread). */
 static int gemm_preferred(const convcl_context *ctx, const convcl_problem *p) {
   const int64_t npos = p->out[0] * p->out[1] * p->out[2];
   const int64_t m = p->k / p->groups, cg = p->c / p->groups;
-  return gemm_applicable(ctx, p) && npos >= PREFERRED_MIN_POSITIONS &&
-         npos * (int64_t)sizeof(float) % 4096 != 0 && (m < 64 || (cg <= 64 && m <= 64));
+  if (!gemm_applicable(ctx, p) || npos * (int64_t)sizeof(float) % 4096 == 0) return 0;
+  return convcl_cpu_amd() || (npos >= PREFERRED_MIN_POSITIONS && (m < 64 || (cg <= 64 && m <= 64)));
 }
 
 static size_t gemm_workspace(const convcl_context *ctx, const convcl_problem *p) {

@@ -82,6 +82,15 @@ static void choose(void) {
   chosen = &isas[best];
 }
 
+int convcl_cpu_amd(void) {
+#ifdef CONVCL_X86_KERNELS
+  __builtin_cpu_init();
+  return __builtin_cpu_is("amd");
+#else
+  return 0;
+#endif
+}
+
 const convcl_cpu_isa *convcl_cpu_isa_get(void) {
   pthread_once(&chosen_once, choose);
   return chosen;

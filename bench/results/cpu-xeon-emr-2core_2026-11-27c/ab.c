@@ -3,7 +3,7 @@
  * side and run in turns, BLOCK timed runs each after one untimed run, ROUNDS times.
  * Both sides see the same state of a noisy machine; prints each side's median time of
  * one run and the median, 25th and 75th percentiles of the per-round ratio A/B.
- *   usage: ab LIB_A LIB_B THREADS_A THREADS_B C K H W k stride pad [algo]
+ *   usage: ab LIB_A LIB_B THREADS_A THREADS_B C K H W k stride pad [algo | algo_a/algo_b]
  *   env: ROUNDS (default 100), BLOCK (default 3), GAP_MS (default 0)
  * GAP_MS: a busy wait before each side's turn, so the other side's pool threads, which
  * spin 1 ms after their last run, are asleep and leave the cores to this side; 2 or more
@@ -14,6 +14,7 @@
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 typedef struct side {
@@ -74,12 +75,23 @@ static int open_side(side *s, const char *path, int threads, const int64_t *v, c
 
 int main(int argc, char **argv) {
   if (argc != 12 && argc != 13) {
-    fprintf(stderr, "usage: ab LIB_A LIB_B THREADS_A THREADS_B C K H W k stride pad [algo]\n");
+    fprintf(stderr,
+            "usage: ab LIB_A LIB_B THREADS_A THREADS_B C K H W k stride pad [algo | a/b]\n");
     return 2;
   }
   int64_t v[7];
   for (int i = 0; i < 7; i++) v[i] = atol(argv[5 + i]);
-  const char *algo = argc == 13 ? argv[12] : "auto";
+  /* One algorithm for both sides, or side A's and side B's around a slash. */
+  char algo_a[64] = "auto", *algo_b = algo_a;
+  if (argc == 13) {
+    snprintf(algo_a, sizeof algo_a, "%s", argv[12]);
+    char *slash = strchr(algo_a, '/');
+    if (slash) {
+      *slash = '\0';
+      algo_b = slash + 1;
+    }
+  }
+  const char *algo[2] = {algo_a, algo_b};
   const int64_t oh = (v[2] + 2 * v[6] - v[4]) / v[5] + 1, ow = (v[3] + 2 * v[6] - v[4]) / v[5] + 1;
   const size_t in_n = (size_t)(v[0] * v[2] * v[3]), w_n = (size_t)(v[1] * v[0] * v[4] * v[4]);
   const int rounds = getenv("ROUNDS") ? atoi(getenv("ROUNDS")) : 100;
@@ -94,7 +106,7 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < w_n; i++) weights[i] = (float)(i * 104729 % 1000) / 1000.0f - 0.5f;
   side s[2];
   for (int i = 0; i < 2; i++)
-    if (open_side(&s[i], argv[1 + i], atoi(argv[3 + i]), v, algo, weights)) return 1;
+    if (open_side(&s[i], argv[1 + i], atoi(argv[3 + i]), v, algo[i], weights)) return 1;
   for (int r = 0; r < rounds; r++) {
     for (int i = 0; i < 2; i++) {
       for (const double until = now() + gap; now() < until;) {
