@@ -88,6 +88,18 @@ extern const convcl_winograd_fns convcl_f32_winograd_transforms__avx2;
 extern const convcl_winograd_fns convcl_f32_winograd_transforms__avx512;
 extern const convcl_winograd_fns convcl_f32_winograd_transforms__neon;
 
+/* The depthwise solver's flat loops (host/cpu/f32_depthwise_rows.h): tap adds
+ * w * r[f * s] to acc[f] for f in [0, len); dense_3x3 adds a dense 3x3 kernel w at W
+ * stride s (1 or 2) over rows of r that lie wt floats apart. */
+typedef struct convcl_depthwise_fns {
+  void (*tap)(float *restrict acc, const float *restrict r, float w, int64_t s, int64_t len);
+  void (*dense_3x3)(float *restrict acc, const float *restrict r, const float *restrict w,
+                    int64_t wt, int64_t s, int64_t len);
+} convcl_depthwise_fns;
+extern const convcl_depthwise_fns convcl_f32_depthwise_rows__scalar;
+extern const convcl_depthwise_fns convcl_f32_depthwise_rows__avx2;
+extern const convcl_depthwise_fns convcl_f32_depthwise_rows__avx512;
+
 /* The instruction set the CPU path runs, with its microkernels and their tiles. */
 typedef struct convcl_cpu_isa {
   const char *name; /* "avx512", "avx2", "neon", "scalar": what CONVCL_CPU_ISA accepts */
@@ -102,6 +114,7 @@ typedef struct convcl_cpu_isa {
   convcl_f32_gemm_strided_fn gemm_strided;
   convcl_pack_row_fn pack_row;
   const struct convcl_winograd_fns *winograd;
+  const struct convcl_depthwise_fns *depthwise;
 } convcl_cpu_isa;
 
 /* The best instruction set this processor and OS support, or the one CONVCL_CPU_ISA

@@ -5,10 +5,10 @@
  * tile, applying the padding mode there, then runs every output channel of that
  * input channel (the multiplier) over the tile. The tile's rows are a multiple of
  * the W stride wide, so the whole block is one flat loop (output f reads tile
- * element f * stride + tap offset) that the compiler vectorizes, however narrow the
- * rows; the few columns between rows are computed, then dropped when the block is
- * copied out. Padding thus costs one copy of a few rows, and edges, modes and tiny
- * widths need no special code. */
+ * element f * stride + tap offset) that the compiler vectorizes for the ISA that runs
+ * (host/cpu/f32_depthwise_rows.h), however narrow the rows; the few columns between
+ * rows are computed, then dropped when the block is copied out. Padding thus costs one
+ * copy of a few rows, and edges, modes and tiny widths need no special code. */
 #include "cpu.h"
 
 #include <stdatomic.h>
@@ -44,6 +44,7 @@ typedef struct geometry {
 
 typedef struct depthwise_plan {
   geometry g;
+  const convcl_depthwise_fns *fns; /* the flat loops of the ISA that runs */
   float *weights;
   float *bias;
   float *scratch; /* threads tiles, one per task running at once */
@@ -138,6 +139,7 @@ static convcl_status depthwise_create(convcl_plan *plan, const float *weights, c
   plan->impl = dp;
   /* applicable() checked that the geometry fits. */
   get_geometry(plan->ctx, p, &dp->g);
+  dp->fns = convcl_cpu_isa_get()->depthwise;
   dp->weights = malloc((size_t)p->weight_elems * sizeof(float));
   if (p->has_bias) dp->bias = malloc((size_t)p->k * sizeof(float));
   /* Zeroed so the slack the dropped columns read holds finite values. */
@@ -172,37 +174,6 @@ static void pad_row(float *restrict dst, const float *restrict src, convcl_paddi
   for (int64_t x = end; x < wp; x++) {
     const int64_t iw = convcl_cpu_source_index(mode, x - pad, width);
     dst[x] = iw >= 0 ? src[iw] : 0.0f;
-  }
-}
-
-/* acc[f] += w * r[f * s], f in [0, len). */
-static void flat_tap(float *restrict acc, const float *restrict r, float w, int64_t s,
-                     int64_t len) {
-  if (s == 1)
-    for (int64_t f = 0; f < len; f++) acc[f] += w * r[f];
-  else if (s == 2)
-    for (int64_t f = 0; f < len; f++) acc[f] += w * r[2 * f];
-  else
-    for (int64_t f = 0; f < len; f++) acc[f] += w * r[f * s];
-}
-
-/* A dense 3x3 kernel at W stride s (1 or 2) over rows wt apart: nine taps in one
- * pass, the sum in a register. */
-static void flat_3x3(float *restrict acc, const float *restrict r, const float *restrict w,
-                     int64_t wt, int64_t s, int64_t len) {
-  const float w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5], w6 = w[6],
-              w7 = w[7], w8 = w[8];
-  const float *restrict r0 = r, *restrict r1 = r + wt, *restrict r2 = r + 2 * wt;
-  if (s == 1) {
-    for (int64_t f = 0; f < len; f++)
-      acc[f] += w0 * r0[f] + w1 * r0[f + 1] + w2 * r0[f + 2] + w3 * r1[f] + w4 * r1[f + 1] +
-                w5 * r1[f + 2] + w6 * r2[f] + w7 * r2[f + 1] + w8 * r2[f + 2];
-  } else {
-    for (int64_t f = 0; f < len; f++) {
-      const int64_t i = 2 * f;
-      acc[f] += w0 * r0[i] + w1 * r0[i + 1] + w2 * r0[i + 2] + w3 * r1[i] + w4 * r1[i + 1] +
-                w5 * r1[i + 2] + w6 * r2[i] + w7 * r2[i + 1] + w8 * r2[i + 2];
-    }
   }
 }
 
@@ -252,6 +223,7 @@ static void depthwise_task(void *arg, int64_t task) {
   float *acc = tile + g->tile_elems;
   const int64_t len = rows * g->pitch;
   const int dense_3x3 = kh_n == 3 && kw_n == 3 && dh == 1 && dw == 1 && sw <= 2;
+  const convcl_depthwise_fns *fns = dp->fns;
   for (int64_t j = 0; j < mult; j++) {
     const int64_t oc = ic * mult + j;
     const float *w = dp->weights + oc * p->kernel_elems;
@@ -261,12 +233,12 @@ static void depthwise_task(void *arg, int64_t task) {
       const float *slice = tile + kd * g->tile_rows * g->wt;
       const float *wd = w + kd * kh_n * kw_n;
       if (dense_3x3) {
-        flat_3x3(acc, slice, wd, g->wt, sw, len);
+        fns->dense_3x3(acc, slice, wd, g->wt, sw, len);
         continue;
       }
       for (int64_t kh = 0; kh < kh_n; kh++)
         for (int64_t kw = 0; kw < kw_n; kw++)
-          flat_tap(acc, slice + kh * dh * g->wt + kw * dw, wd[kh * kw_n + kw], sw, len);
+          fns->tap(acc, slice + kh * dh * g->wt + kw * dw, wd[kh * kw_n + kw], sw, len);
     }
     float *out = job->output + (n * p->k + oc) * plane_out + (od * p->out[1] + oh0) * ow_n;
     for (int64_t oh = 0; oh < rows; oh++) {

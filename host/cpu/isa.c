@@ -20,7 +20,8 @@ static const convcl_cpu_isa isas[] = {
      .gemm = convcl_f32_gemm_4x16__scalar,
      .gemm_strided = convcl_f32_gemm_4x16__scalar_strided,
      .pack_row = convcl_f32_pack_row__scalar,
-     .winograd = &convcl_f32_winograd_transforms__scalar},
+     .winograd = &convcl_f32_winograd_transforms__scalar,
+     .depthwise = &convcl_f32_depthwise_rows__scalar},
 #ifdef CONVCL_X86_KERNELS
     {.name = "avx2",
      /* .mr = */ 6,
@@ -29,7 +30,8 @@ static const convcl_cpu_isa isas[] = {
      .gemm = convcl_f32_gemm_6x16__avx2,
      .gemm_strided = convcl_f32_gemm_6x16__avx2_strided,
      .pack_row = convcl_f32_pack_row__scalar,
-     .winograd = &convcl_f32_winograd_transforms__avx2},
+     .winograd = &convcl_f32_winograd_transforms__avx2,
+     .depthwise = &convcl_f32_depthwise_rows__avx2},
     {.name = "avx512",
      /* .mr = */ 8,
      /* .nr = */ 32,
@@ -39,7 +41,8 @@ static const convcl_cpu_isa isas[] = {
      .gemm_sq = convcl_f32_gemm_16x16__avx512,
      .gemm_strided = convcl_f32_gemm_8x32__avx512_strided,
      .pack_row = convcl_f32_pack_row__avx512,
-     .winograd = &convcl_f32_winograd_transforms__avx512},
+     .winograd = &convcl_f32_winograd_transforms__avx512,
+     .depthwise = &convcl_f32_depthwise_rows__avx512},
 #endif
 #if defined(__aarch64__)
     /* NEON is part of the AArch64 baseline: every AArch64 CPU runs this entry. */
@@ -50,7 +53,8 @@ static const convcl_cpu_isa isas[] = {
      .gemm = convcl_f32_gemm_8x12__neon,
      .gemm_strided = convcl_f32_gemm_8x12__neon_strided,
      .pack_row = convcl_f32_pack_row__scalar,
-     .winograd = &convcl_f32_winograd_transforms__neon},
+     .winograd = &convcl_f32_winograd_transforms__neon,
+     .depthwise = &convcl_f32_depthwise_rows__scalar},
 #endif
 };
 

@@ -4,7 +4,7 @@
  * Both sides see the same state of a noisy machine; prints each side's median time of
  * one run and the median, 25th and 75th percentiles of the per-round ratio A/B.
  *   usage: ab LIB_A LIB_B THREADS_A THREADS_B C K H W k stride pad [algo | algo_a/algo_b]
- *   env: ROUNDS (default 100), BLOCK (default 3), GAP_MS (default 0)
+ *   env: ROUNDS (default 100), BLOCK (default 3), GAP_MS (default 0), CONV_GROUPS (default 1)
  * GAP_MS: a busy wait before each side's turn, so the other side's pool threads, which
  * spin 1 ms after their last run, are asleep and leave the cores to this side; 2 or more
  * where both sides run several threads.
@@ -55,6 +55,7 @@ static int open_side(side *s, const char *path, int threads, const int64_t *v, c
   const int64_t kernel[2] = {v[4], v[4]};
   convcl_conv_desc d;
   s->desc_init(&d, 2, 0, v[0], v[1], kernel);
+  d.groups = v[7];
   for (int i = 0; i < 2; i++) {
     d.stride[i] = v[5];
     d.pad_begin[i] = d.pad_end[i] = v[6];
@@ -79,8 +80,10 @@ int main(int argc, char **argv) {
             "usage: ab LIB_A LIB_B THREADS_A THREADS_B C K H W k stride pad [algo | a/b]\n");
     return 2;
   }
-  int64_t v[7];
+  /* C K H W k stride pad, then the groups. */
+  int64_t v[8];
   for (int i = 0; i < 7; i++) v[i] = atol(argv[5 + i]);
+  v[7] = getenv("CONV_GROUPS") ? atol(getenv("CONV_GROUPS")) : 1;
   /* One algorithm for both sides, or side A's and side B's around a slash. */
   char algo_a[64] = "auto", *algo_b = algo_a;
   if (argc == 13) {
@@ -93,7 +96,8 @@ int main(int argc, char **argv) {
   }
   const char *algo[2] = {algo_a, algo_b};
   const int64_t oh = (v[2] + 2 * v[6] - v[4]) / v[5] + 1, ow = (v[3] + 2 * v[6] - v[4]) / v[5] + 1;
-  const size_t in_n = (size_t)(v[0] * v[2] * v[3]), w_n = (size_t)(v[1] * v[0] * v[4] * v[4]);
+  const size_t in_n = (size_t)(v[0] * v[2] * v[3]);
+  const size_t w_n = (size_t)(v[1] * v[0] / v[7] * v[4] * v[4]);
   const int rounds = getenv("ROUNDS") ? atoi(getenv("ROUNDS")) : 100;
   const int block = getenv("BLOCK") ? atoi(getenv("BLOCK")) : 3;
   const double gap = getenv("GAP_MS") ? atof(getenv("GAP_MS")) * 1e-3 : 0.0;
