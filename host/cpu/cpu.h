@@ -88,13 +88,18 @@ extern const convcl_winograd_fns convcl_f32_winograd_transforms__avx2;
 extern const convcl_winograd_fns convcl_f32_winograd_transforms__avx512;
 extern const convcl_winograd_fns convcl_f32_winograd_transforms__neon;
 
-/* The depthwise solver's flat loops (host/cpu/f32_depthwise_rows.h): tap adds
- * w * r[f * s] to acc[f] for f in [0, len); dense_3x3 adds a dense 3x3 kernel w at W
- * stride s (1 or 2) over rows of r that lie wt floats apart. */
+/* The depthwise solver's loops (host/cpu/f32_depthwise_rows.h): tap adds w * r[f * s]
+ * to acc[f] for f in [0, len); dense_3x3 adds a dense 3x3 kernel w at W stride s (1 or
+ * 2) over rows of r that lie wt floats apart, both over flat rows; rows_3x3 writes rows
+ * output rows of ow floats to out, row y from the tile rows at r + y * sh * wt: the bias,
+ * that kernel at W stride sw (1 or 2), then the ReLU where relu is set. */
 typedef struct convcl_depthwise_fns {
   void (*tap)(float *restrict acc, const float *restrict r, float w, int64_t s, int64_t len);
   void (*dense_3x3)(float *restrict acc, const float *restrict r, const float *restrict w,
                     int64_t wt, int64_t s, int64_t len);
+  void (*rows_3x3)(float *restrict out, int64_t ow, int64_t rows, const float *restrict r,
+                   int64_t wt, int64_t sh, int64_t sw, const float *restrict w, float bias,
+                   int relu);
 } convcl_depthwise_fns;
 extern const convcl_depthwise_fns convcl_f32_depthwise_rows__scalar;
 extern const convcl_depthwise_fns convcl_f32_depthwise_rows__avx2;

@@ -63,4 +63,38 @@ static void flat_3x3(float *restrict acc, const float *restrict r, const float *
   }
 }
 
-const convcl_depthwise_fns DEPTHWISE_FNS = {flat_tap, flat_3x3};
+/* One output row of a dense 3x3 kernel at W stride s (a constant where inlined) from
+ * the tile rows r0, r1, r2: bias, the nine taps, then ReLU, stored. */
+static inline __attribute__((always_inline)) void row_3x3(
+    float *restrict out, int64_t ow, const float *restrict r0, const float *restrict r1,
+    const float *restrict r2, const float *restrict w, float bias, int relu, int64_t s) {
+  const float w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5], w6 = w[6],
+              w7 = w[7], w8 = w[8];
+  for (int64_t f = 0; f < ow; f++) {
+    const int64_t i = s * f;
+    float a = MADD(w0, r0[i], bias);
+    a = MADD(w1, r0[i + 1], a);
+    a = MADD(w2, r0[i + 2], a);
+    a = MADD(w3, r1[i], a);
+    a = MADD(w4, r1[i + 1], a);
+    a = MADD(w5, r1[i + 2], a);
+    a = MADD(w6, r2[i], a);
+    a = MADD(w7, r2[i + 1], a);
+    a = MADD(w8, r2[i + 2], a);
+    out[f] = relu && a < 0.0f ? 0.0f : a;
+  }
+}
+
+static void rows_3x3(float *restrict out, int64_t ow, int64_t rows, const float *restrict r,
+                     int64_t wt, int64_t sh, int64_t sw, const float *restrict w, float bias,
+                     int relu) {
+  for (int64_t y = 0; y < rows; y++) {
+    const float *r0 = r + y * sh * wt;
+    if (sw == 1)
+      row_3x3(out + y * ow, ow, r0, r0 + wt, r0 + 2 * wt, w, bias, relu, 1);
+    else
+      row_3x3(out + y * ow, ow, r0, r0 + wt, r0 + 2 * wt, w, bias, relu, 2);
+  }
+}
+
+const convcl_depthwise_fns DEPTHWISE_FNS = {flat_tap, flat_3x3, rows_3x3};
