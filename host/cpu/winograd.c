@@ -117,61 +117,19 @@ static void block_shape(const convcl_problem *p, int threads, size_t cap, int64_
   s->slots = max64(1, min64(s->slots, (int64_t)(cap / slot_bytes(s))));
 }
 
-/* What task `task` takes: group g, tiles [t0, t1) of the batch, panels [kp0, kp1) of
- * the group's output channels. */
-typedef struct task_span {
-  int64_t g, t0, t1, kp0, kp1;
-} task_span;
-
-static task_span task_at(const wino_shape *s, int64_t task) {
-  const int64_t unit = task < s->whole ? task : s->whole + (task - s->whole) / s->split;
-  const int64_t kb = unit % s->kblocks, tb = unit / s->kblocks % s->tblocks;
-  task_span t = {unit / (s->kblocks * s->tblocks), tb * s->tblock,
-                 min64((tb + 1) * s->tblock, s->tiles), kb * s->kpanels,
-                 min64((kb + 1) * s->kpanels, s->kpanels_all)};
-  if (task >= s->whole) {
-    int64_t first, end;
-    convcl_cpu_block_range(t.kp1 - t.kp0, s->split, (task - s->whole) % s->split, &first, &end);
-    t.kp1 = t.kp0 + end;
-    t.kp0 += first;
-  }
-  return t;
-}
-
-/* Estimated cycles of the slowest thread, the tasks dealt to the slots in turn: a task
- * multiplies its tiles by its slice of U, streams that slice once and transforms its
- * tiles' input (the slices of a split unit each transform it again). In a few rounds each
- * task counts as it is: a group's last block of tiles is short where the blocks do not
- * divide the tiles (ResNet-50's 28 x 28 layer through F(4x4): 32 + 17 tiles), and on 2
- * threads two K slices of each block balance where two blocks do not (0.41 against
- * 0.44 ms). The slots are the threads that run, fewer where the workspace cap allows
- * fewer: at 1024 channels and a batch of 8 on 14 x 14, F(2x2) fits one slot of whole-K
- * blocks and two of half-K ones, which run 1.9x faster on 2 threads. Past
- * EXACT_ROUNDS rounds the short tasks matter little and the tasks may be billions (the
- * plan queries of huge problems): rounds of whole units. */
-enum { EXACT_ROUNDS = 16 };
-
-static double task_cost(const wino_shape *s, const convcl_cpu_isa *isa, int64_t tiles,
-                        int64_t kpanels) {
-  const double c = (double)(s->xis * s->cg), k = (double)(kpanels * s->kw_panel);
-  return c * (double)tiles * k / isa->fma_per_cycle + c * k * STREAM_COST +
-         c * (double)tiles * TRANSFORM_COST;
-}
-
+/* Estimated cycles of the slowest thread: a unit multiplies its block of tiles by its
+ * slice of U, streams that slice once and transforms its tiles' input; the slices of a
+ * split unit each transform it again. The tasks go round the slots, which are fewer than
+ * the threads where the workspace cap allows fewer: at 1024 channels and a batch of 8
+ * on 14 x 14, F(2x2) fits one slot of whole-K blocks and two of half-K ones, which run
+ * 1.9x faster on 2 threads. */
 static double shape_cost(const wino_shape *s, const convcl_cpu_isa *isa) {
-  if (s->tasks > EXACT_ROUNDS * s->slots) {
-    const int64_t slices = s->split > 1 ? ceil_div(s->kpanels, s->split) : s->kpanels;
-    return (double)ceil_div(s->whole, s->slots) * task_cost(s, isa, s->tblock, s->kpanels) +
-           (double)ceil_div(s->tasks - s->whole, s->slots) * task_cost(s, isa, s->tblock, slices);
-  }
-  double load[CONVCL_CPU_MAX_THREADS] = {0};
-  for (int64_t task = 0; task < s->tasks; task++) {
-    const task_span t = task_at(s, task);
-    load[task % s->slots] += task_cost(s, isa, t.t1 - t.t0, t.kp1 - t.kp0);
-  }
-  double most = 0;
-  for (int64_t i = 0; i < s->slots; i++) most = load[i] > most ? load[i] : most;
-  return most;
+  const double c = (double)(s->xis * s->cg), k = (double)(s->kpanels * s->kw_panel);
+  const double gemm = c * (double)s->tblock * k / isa->fma_per_cycle + c * k * STREAM_COST;
+  const double transform = c * (double)s->tblock * TRANSFORM_COST;
+  return (double)ceil_div(s->whole, s->slots) * (gemm + transform) +
+         (double)ceil_div((s->units - s->whole) * s->split, s->slots) *
+             (gemm / (double)s->split + transform);
 }
 
 static void plan_shape(const convcl_problem *p, int m, int layout, const convcl_cpu_isa *isa,
@@ -463,9 +421,17 @@ static int run_task(const wino_job *job, int64_t task, float *v, float *mbuf) {
   const wino_plan *wp = job->wp;
   const wino_shape *s = &wp->s;
   const int64_t tw = s->tw_panel, kw = s->kw_panel;
-  const task_span span = task_at(s, task);
-  const int64_t g = span.g, t0 = span.t0, t1 = span.t1, kp0 = span.kp0, kp1 = span.kp1;
-  const int64_t count = t1 - t0;
+  const int64_t unit = task < s->whole ? task : s->whole + (task - s->whole) / s->split;
+  const int64_t kb = unit % s->kblocks, tb = unit / s->kblocks % s->tblocks;
+  const int64_t g = unit / (s->kblocks * s->tblocks);
+  int64_t kp0 = kb * s->kpanels, kp1 = min64(kp0 + s->kpanels, s->kpanels_all);
+  if (task >= s->whole) {
+    int64_t first, end;
+    convcl_cpu_block_range(kp1 - kp0, s->split, (task - s->whole) % s->split, &first, &end);
+    kp1 = kp0 + end;
+    kp0 += first;
+  }
+  const int64_t t0 = tb * s->tblock, t1 = min64(t0 + s->tblock, s->tiles), count = t1 - t0;
   const int64_t ih = p->in[1], iw = p->in[2], oh = p->out[1], ow = p->out[2];
   const int64_t m = s->m;
   const size_t v_xi = s->v_xi, m_xi = s->m_xi;
