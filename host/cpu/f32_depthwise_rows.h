@@ -26,61 +26,48 @@ static void flat_tap(float *restrict acc, const float *restrict r, float w, int6
     for (int64_t f = 0; f < len; f++) acc[f] = MADD(w, r[f * s], acc[f]);
 }
 
+/* a plus the nine taps of a dense 3x3 kernel w at column i of the rows r0, r1, r2. */
+static inline __attribute__((always_inline)) float taps_3x3(const float *restrict r0,
+                                                            const float *restrict r1,
+                                                            const float *restrict r2, int64_t i,
+                                                            const float *restrict w, float a) {
+  a = MADD(w[0], r0[i], a);
+  a = MADD(w[1], r0[i + 1], a);
+  a = MADD(w[2], r0[i + 2], a);
+  a = MADD(w[3], r1[i], a);
+  a = MADD(w[4], r1[i + 1], a);
+  a = MADD(w[5], r1[i + 2], a);
+  a = MADD(w[6], r2[i], a);
+  a = MADD(w[7], r2[i + 1], a);
+  return MADD(w[8], r2[i + 2], a);
+}
+
+/* flat_3x3 at a W stride s that is a constant where inlined. */
+static inline __attribute__((always_inline)) void flat_3x3_at(float *restrict acc,
+                                                              const float *restrict r,
+                                                              const float *restrict w, int64_t wt,
+                                                              int64_t len, int64_t s) {
+  for (int64_t f = 0; f < len; f++) acc[f] = taps_3x3(r, r + wt, r + 2 * wt, s * f, w, acc[f]);
+}
+
 /* A dense 3x3 kernel at W stride s (1 or 2) over rows wt apart: nine taps in one
  * pass, the sum in a register. */
 static void flat_3x3(float *restrict acc, const float *restrict r, const float *restrict w,
                      int64_t wt, int64_t s, int64_t len) {
-  const float w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5], w6 = w[6],
-              w7 = w[7], w8 = w[8];
-  const float *restrict r0 = r, *restrict r1 = r + wt, *restrict r2 = r + 2 * wt;
-  if (s == 1) {
-    for (int64_t f = 0; f < len; f++) {
-      float a = acc[f];
-      a = MADD(w0, r0[f], a);
-      a = MADD(w1, r0[f + 1], a);
-      a = MADD(w2, r0[f + 2], a);
-      a = MADD(w3, r1[f], a);
-      a = MADD(w4, r1[f + 1], a);
-      a = MADD(w5, r1[f + 2], a);
-      a = MADD(w6, r2[f], a);
-      a = MADD(w7, r2[f + 1], a);
-      acc[f] = MADD(w8, r2[f + 2], a);
-    }
-  } else {
-    for (int64_t f = 0; f < len; f++) {
-      const int64_t i = 2 * f;
-      float a = acc[f];
-      a = MADD(w0, r0[i], a);
-      a = MADD(w1, r0[i + 1], a);
-      a = MADD(w2, r0[i + 2], a);
-      a = MADD(w3, r1[i], a);
-      a = MADD(w4, r1[i + 1], a);
-      a = MADD(w5, r1[i + 2], a);
-      a = MADD(w6, r2[i], a);
-      a = MADD(w7, r2[i + 1], a);
-      acc[f] = MADD(w8, r2[i + 2], a);
-    }
-  }
+  if (s == 1)
+    flat_3x3_at(acc, r, w, wt, len, 1);
+  else
+    flat_3x3_at(acc, r, w, wt, len, 2);
 }
 
 /* One output row of a dense 3x3 kernel at W stride s (a constant where inlined) from
- * the tile rows r0, r1, r2: bias, the nine taps, then ReLU, stored. */
-static inline __attribute__((always_inline)) void row_3x3(
-    float *restrict out, int64_t ow, const float *restrict r0, const float *restrict r1,
-    const float *restrict r2, const float *restrict w, float bias, int relu, int64_t s) {
-  const float w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5], w6 = w[6],
-              w7 = w[7], w8 = w[8];
+ * the tile rows at r, wt apart: bias, the nine taps, then ReLU, stored. */
+static inline __attribute__((always_inline)) void row_3x3(float *restrict out, int64_t ow,
+                                                          const float *restrict r, int64_t wt,
+                                                          const float *restrict w, float bias,
+                                                          int relu, int64_t s) {
   for (int64_t f = 0; f < ow; f++) {
-    const int64_t i = s * f;
-    float a = MADD(w0, r0[i], bias);
-    a = MADD(w1, r0[i + 1], a);
-    a = MADD(w2, r0[i + 2], a);
-    a = MADD(w3, r1[i], a);
-    a = MADD(w4, r1[i + 1], a);
-    a = MADD(w5, r1[i + 2], a);
-    a = MADD(w6, r2[i], a);
-    a = MADD(w7, r2[i + 1], a);
-    a = MADD(w8, r2[i + 2], a);
+    const float a = taps_3x3(r, r + wt, r + 2 * wt, s * f, w, bias);
     out[f] = relu && a < 0.0f ? 0.0f : a;
   }
 }
@@ -89,11 +76,10 @@ static void rows_3x3(float *restrict out, int64_t ow, int64_t rows, const float 
                      int64_t wt, int64_t sh, int64_t sw, const float *restrict w, float bias,
                      int relu) {
   for (int64_t y = 0; y < rows; y++) {
-    const float *r0 = r + y * sh * wt;
     if (sw == 1)
-      row_3x3(out + y * ow, ow, r0, r0 + wt, r0 + 2 * wt, w, bias, relu, 1);
+      row_3x3(out + y * ow, ow, r + y * sh * wt, wt, w, bias, relu, 1);
     else
-      row_3x3(out + y * ow, ow, r0, r0 + wt, r0 + 2 * wt, w, bias, relu, 2);
+      row_3x3(out + y * ow, ow, r + y * sh * wt, wt, w, bias, relu, 2);
   }
 }
 
