@@ -51,7 +51,7 @@ typedef struct geometry {
 
 typedef struct depthwise_plan {
   geometry g;
-  const convcl_depthwise_fns *fns; /* the flat loops of the ISA that runs */
+  const convcl_depthwise_fns *fns; /* the loops of the ISA that runs */
   float *weights;
   float *bias;
   float *scratch; /* threads tiles, one per task running at once */
