@@ -88,11 +88,22 @@ extern const convcl_winograd_fns convcl_f32_winograd_transforms__avx2;
 extern const convcl_winograd_fns convcl_f32_winograd_transforms__avx512;
 extern const convcl_winograd_fns convcl_f32_winograd_transforms__neon;
 
+/* A block of CONVCL_DEPTHWISE_CHANNELS channels of one image, channel-minor: the padded
+ * input tile[(y * wp + x) * CHANNELS + c] and the outputs out[(y * ow + x) * CHANNELS + c]
+ * of a whole oh x ow plane; kernel kh x kw with its dilation and stride. */
+enum { CONVCL_DEPTHWISE_CHANNELS = 16 };
+typedef struct convcl_depthwise_block {
+  int64_t kh, kw, dh, dw, sh, sw, oh, ow, wp;
+  int relu;
+} convcl_depthwise_block;
+
 /* The depthwise solver's loops (host/cpu/f32_depthwise_rows.h): tap adds w * r[f * s]
  * to acc[f] for f in [0, len); dense_3x3 adds a dense 3x3 kernel w at W stride s (1 or
  * 2) over rows of r that lie wt floats apart, both over flat rows; rows_3x3 writes rows
  * output rows of ow floats to out, row y from the tile rows at r + y * sh * wt: the bias,
- * that kernel at W stride sw (1 or 2), then the ReLU where relu is set. */
+ * that kernel at W stride sw (1 or 2), then the ReLU where relu is set; channels computes
+ * a channel block's outputs from its tile, weights w[(i * kw + j) * CHANNELS + c] and
+ * bias[c], then the ReLU where b->relu is set. */
 typedef struct convcl_depthwise_fns {
   void (*tap)(float *restrict acc, const float *restrict r, float w, int64_t s, int64_t len);
   void (*dense_3x3)(float *restrict acc, const float *restrict r, const float *restrict w,
@@ -100,6 +111,8 @@ typedef struct convcl_depthwise_fns {
   void (*rows_3x3)(float *restrict out, int64_t ow, int64_t rows, const float *restrict r,
                    int64_t wt, int64_t sh, int64_t sw, const float *restrict w, float bias,
                    int relu);
+  void (*channels)(float *restrict out, const float *restrict tile, const float *restrict w,
+                   const float *restrict bias, const struct convcl_depthwise_block *b);
 } convcl_depthwise_fns;
 extern const convcl_depthwise_fns convcl_f32_depthwise_rows__scalar;
 extern const convcl_depthwise_fns convcl_f32_depthwise_rows__avx2;

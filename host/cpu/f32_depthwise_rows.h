@@ -1,18 +1,29 @@
-/* The depthwise solver's flat loops (host/cpu/depthwise.c), which the compiler
- * vectorizes: each f32_depthwise_rows__ISA.c that includes this file gets them for its
- * own ISA flags, 16 lanes with AVX-512 where the baseline x86-64 build has SSE2's 4.
- * With FMA every tap is one fused multiply-add (a rounding fewer per tap; the sums stay
- * within the float dot-product bound the tests hold every solver to). MobileNetV2's
- * depthwise layers with AVX-512 against SSE2 (Zen 4, paired both ways, 1 and 2
- * threads): 1.3-1.6x on 112 x 112 to 28 x 28 planes, 1.1-1.4x on 14 x 14 and 7 x 7,
- * whose loops are short.
+/* The depthwise solver's loops (host/cpu/depthwise.c), which the compiler vectorizes:
+ * each f32_depthwise_rows__ISA.c that includes this file gets them for its own ISA
+ * flags, 16 lanes with AVX-512 where the baseline x86-64 build has SSE2's 4. With FMA
+ * every tap is one fused multiply-add (a rounding fewer per tap; the sums stay within
+ * the float dot-product bound the tests hold every solver to). MobileNetV2's depthwise
+ * layers with AVX-512 against SSE2 (Zen 4, paired both ways, 1 and 2 threads): 1.3-1.6x
+ * on 112 x 112 to 28 x 28 planes, 1.1-1.4x on 14 x 14 and 7 x 7, whose loops are short.
  * Included once per ISA file; DEPTHWISE_FNS names the table that file defines. */
 #include "cpu.h"
+
+#include <string.h>
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 
 #ifdef __FMA__
 #define MADD(a, b, c) __builtin_fmaf(a, b, c)
 #else
 #define MADD(a, b, c) ((a) * (b) + (c))
+#endif
+/* The same on vectors: ISO C mode does not contract a * b + c, so FMA comes from the
+ * ISA's intrinsic. */
+#if defined(__AVX512F__)
+#define VMADD(a, b, c) ((channel_vec)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
+#else
+#define VMADD(a, b, c) ((a) * (b) + (c))
 #endif
 
 /* acc[f] += w * r[f * s], f in [0, len). */
@@ -83,4 +94,34 @@ static void rows_3x3(float *restrict out, int64_t ow, int64_t rows, const float 
   }
 }
 
-const convcl_depthwise_fns DEPTHWISE_FNS = {flat_tap, flat_3x3, rows_3x3};
+/* A block's channels as one GCC/Clang vector (a zmm with AVX-512, two ymm with AVX2,
+ * four xmm with SSE2), moved in and out through memcpy (unaligned vector moves). */
+typedef float channel_vec __attribute__((vector_size(CONVCL_DEPTHWISE_CHANNELS * sizeof(float))));
+typedef int32_t channel_mask
+    __attribute__((vector_size(CONVCL_DEPTHWISE_CHANNELS * sizeof(int32_t))));
+
+/* Each output one vector of the block's channels: a multiply-add per tap, fused where
+ * the ISA has FMA, then x < 0 ? 0 : x lane by lane for the ReLU (NaN stays). */
+static void channels(float *restrict out, const float *restrict tile, const float *restrict w,
+                     const float *restrict bias, const convcl_depthwise_block *b) {
+  enum { C = CONVCL_DEPTHWISE_CHANNELS };
+  const channel_vec zero = {0};
+  for (int64_t y = 0; y < b->oh; y++)
+    for (int64_t x = 0; x < b->ow; x++) {
+      channel_vec acc, wv, tv;
+      memcpy(&acc, bias, sizeof acc);
+      for (int64_t i = 0; i < b->kh; i++) {
+        const float *t = tile + ((y * b->sh + i * b->dh) * b->wp + x * b->sw) * C;
+        const float *wt = w + i * b->kw * C;
+        for (int64_t j = 0; j < b->kw; j++) {
+          memcpy(&wv, wt + j * C, sizeof wv);
+          memcpy(&tv, t + j * b->dw * C, sizeof tv);
+          acc = VMADD(wv, tv, acc);
+        }
+      }
+      if (b->relu) acc = (channel_vec)((channel_mask)acc & ~(acc < zero));
+      memcpy(out + (y * b->ow + x) * C, &acc, sizeof acc);
+    }
+}
+
+const convcl_depthwise_fns DEPTHWISE_FNS = {flat_tap, flat_3x3, rows_3x3, channels};
