@@ -18,8 +18,8 @@
 #else
 #define MADD(a, b, c) ((a) * (b) + (c))
 #endif
-/* The same on vectors: ISO C mode does not contract a * b + c, so FMA comes from the
- * ISA's intrinsic. */
+/* The same on a block's channel vector: ISO C mode does not contract a * b + c, so the
+ * fused form is AVX-512's intrinsic; AVX2 would need the vector split in two. */
 #if defined(__AVX512F__)
 #define VMADD(a, b, c) ((channel_vec)_mm512_fmadd_ps((__m512)(a), (__m512)(b), (__m512)(c)))
 #else
@@ -100,8 +100,9 @@ typedef float channel_vec __attribute__((vector_size(CONVCL_DEPTHWISE_CHANNELS *
 typedef int32_t channel_mask
     __attribute__((vector_size(CONVCL_DEPTHWISE_CHANNELS * sizeof(int32_t))));
 
-/* Each output one vector of the block's channels: a multiply-add per tap, fused where
- * the ISA has FMA, then x < 0 ? 0 : x lane by lane for the ReLU (NaN stays). */
+/* Each output one vector of the block's channels: a multiply-add per tap (one fused
+ * instruction with AVX-512, else a multiply and an add, see VMADD), then x < 0 ? 0 : x
+ * lane by lane for the ReLU (NaN stays). */
 static void channels(float *restrict out, const float *restrict tile, const float *restrict w,
                      const float *restrict bias, const convcl_depthwise_block *b) {
   enum { C = CONVCL_DEPTHWISE_CHANNELS };
