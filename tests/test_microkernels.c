@@ -9,6 +9,7 @@
 #define _DEFAULT_SOURCE
 #include "check.h"
 #include "cpu/cpu.h"
+#include "expected.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -29,11 +30,7 @@ static const struct {
                  {CONVCL_GEMM_RELU, 1},
                  {CONVCL_GEMM_ACCUMULATE | CONVCL_GEMM_RELU, 0}};
 
-static uint32_t rng = 12345;
-static float next_value(void) {
-  rng = rng * 1664525u + 1013904223u;
-  return (float)((int)(rng >> 9) - (1 << 22)) / (float)(1 << 22);
-}
+static uint64_t rng = 12345;
 
 static const float fence = -1234.5f;
 
@@ -63,12 +60,12 @@ static void check_tile(const char *what, int mr, int nr, convcl_f32_gemm_fn gemm
                        convcl_f32_gemm_strided_fn strided, size_t kc, size_t m, size_t n, int e) {
   static float a[MAX_KC * MAX_TILE], b[MAX_KC * MAX_TILE], c[MAX_TILE * LDC], c0[MAX_TILE * LDC];
   float bias[MAX_TILE];
-  for (size_t i = 0; i < kc * (size_t)mr; i++) a[i] = next_value();
-  for (size_t i = 0; i < kc * (size_t)nr; i++) b[i] = next_value();
-  for (size_t i = 0; i < (size_t)mr; i++) bias[i] = next_value();
+  for (size_t i = 0; i < kc * (size_t)mr; i++) a[i] = tu_rng_unit(&rng);
+  for (size_t i = 0; i < kc * (size_t)nr; i++) b[i] = tu_rng_unit(&rng);
+  for (size_t i = 0; i < (size_t)mr; i++) bias[i] = tu_rng_unit(&rng);
   for (size_t i = 0; i < (size_t)mr * LDC; i++) c0[i] = fence;
   for (size_t i = 0; i < m; i++)
-    for (size_t j = 0; j < n; j++) c0[i * LDC + j] = next_value();
+    for (size_t j = 0; j < n; j++) c0[i * LDC + j] = tu_rng_unit(&rng);
   memcpy(c, c0, sizeof c);
   const int flags = epilogues[e].flags;
   const float *bias_arg = epilogues[e].bias ? bias : NULL;
@@ -104,8 +101,8 @@ static void check_tile(const char *what, int mr, int nr, convcl_f32_gemm_fn gemm
         scale += fabs((double)a[k * (size_t)mr + i] * b[k * (size_t)nr + j]);
       }
       if ((flags & CONVCL_GEMM_RELU) && want < 0) want = 0;
-      /* Float sums of kc + 1 terms, in any order. */
-      if (fabs(got - want) > (double)(kc + 2) * 0x1p-23 * scale + 1e-30) {
+      /* The float dot-product bound of tests/expected.h, kc products plus C or bias. */
+      if (fabs(got - want) > (double)(kc + 3) * TU_UNIT_ROUNDOFF * scale) {
         CHECK(0, "%s kc %zu m %zu n %zu epilogue %d: C[%zu][%zu] = %.9g, want %.9g", what, kc, m, n,
               e, i, j, got, want);
         bad = 1;
