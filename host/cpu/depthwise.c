@@ -184,13 +184,13 @@ static convcl_status depthwise_create(convcl_plan *plan, const float *weights, c
   const int64_t taps = p->kernel_elems;
   const size_t channels =
       dp->g.blocked ? (size_t)(dp->g.cblocks * CONVCL_DEPTHWISE_CHANNELS) : (size_t)p->k;
+  const int with_bias = p->has_bias || dp->g.blocked;
   dp->weights = calloc(channels * (size_t)taps, sizeof(float));
-  if (p->has_bias || dp->g.blocked) dp->bias = calloc(channels, sizeof(float));
+  if (with_bias) dp->bias = calloc(channels, sizeof(float));
   /* Zeroed so the slack the dropped columns read holds finite values. */
   dp->scratch = calloc((size_t)dp->g.threads * dp->g.slot_elems, sizeof(float));
   dp->slot_busy = calloc((size_t)dp->g.threads, sizeof *dp->slot_busy);
-  if (!dp->weights || ((p->has_bias || dp->g.blocked) && !dp->bias) || !dp->scratch ||
-      !dp->slot_busy) {
+  if (!dp->weights || (with_bias && !dp->bias) || !dp->scratch || !dp->slot_busy) {
     depthwise_destroy(plan);
     return convcl_error(CONVCL_ERROR_OUT_OF_MEMORY,
                         "cannot allocate %lld weights and %d tiles of %zu floats for a CPU plan",
@@ -231,6 +231,14 @@ static void pad_row(float *restrict dst, const float *restrict src, convcl_paddi
   }
 }
 
+/* A free scratch slot, marked busy; the task frees it (slot_busy) when done. At most
+ * threads tasks run at once, so one always exists. */
+static int claim_slot(depthwise_plan *dp) {
+  int slot = 0;
+  while (atomic_exchange(&dp->slot_busy[slot], 1)) slot = (slot + 1) % dp->g.threads;
+  return slot;
+}
+
 typedef struct depthwise_job {
   const convcl_problem *p;
   depthwise_plan *dp;
@@ -253,9 +261,7 @@ static void depthwise_task(void *arg, int64_t task) {
   const int64_t sh = p->stride[1], sw = p->stride[2], dh = p->dilation[1], dw = p->dilation[2];
   const int64_t ow_n = p->out[2], plane_out = p->out[0] * p->out[1] * ow_n;
 
-  /* At most threads tasks run at once, so a free tile always exists. */
-  int slot = 0;
-  while (atomic_exchange(&dp->slot_busy[slot], 1)) slot = (slot + 1) % g->threads;
+  const int slot = claim_slot(dp);
   float *tile = dp->scratch + (size_t)slot * g->slot_elems;
 
   const float *x = job->input + plane * p->in[0] * p->in[1] * p->in[2];
@@ -325,8 +331,7 @@ static void block_task(void *arg, int64_t task) {
   const int64_t ih_n = p->in[1], iw_n = p->in[2], plane_in = ih_n * iw_n;
   const int64_t plane_out = p->out[1] * p->out[2];
 
-  int slot = 0;
-  while (atomic_exchange(&dp->slot_busy[slot], 1)) slot = (slot + 1) % g->threads;
+  const int slot = claim_slot(dp);
   float *tile = dp->scratch + (size_t)slot * g->slot_elems;
   float *outs = tile + g->tile_rows * g->wp * C;
 
