@@ -82,9 +82,9 @@ static int64_t add(int64_t a, int64_t b) {
   return a < 0 || b < 0 || b > INT64_MAX - a ? -1 : a + b;
 }
 
-/* The padded rows one output row reads. */
-static int64_t kh_span(const convcl_problem *p) {
-  return add(mul(p->kernel[1] - 1, p->dilation[1]), 1);
+/* The padded input one output reads along dimension d (1: rows, 2: columns). */
+static int64_t kernel_span(const convcl_problem *p, int d) {
+  return add(mul(p->kernel[d] - 1, p->dilation[d]), 1);
 }
 
 /* The task geometry for p; 0 when a size it forms passes int64 or the threads' tiles
@@ -94,7 +94,7 @@ static int64_t kh_span(const convcl_problem *p) {
 static int get_geometry(const convcl_context *ctx, const convcl_problem *p, geometry *g) {
   g->threads = convcl_pool_threads(convcl_cpu_pool(ctx));
   const int64_t sh = p->stride[1], sw = p->stride[2];
-  const int64_t kw_span = add(mul(p->kernel[2] - 1, p->dilation[2]), 1);
+  const int64_t kw_span = kernel_span(p, 2);
   g->wp = add(mul(p->out[2] - 1, sw), kw_span);
   g->wt = mul(add(g->wp, sw - 1) / sw, sw);
   const int64_t sh_wt = mul(sh, g->wt);
@@ -120,7 +120,7 @@ static int get_geometry(const convcl_context *ctx, const convcl_problem *p, geom
   if (rows > p->out[1]) rows = p->out[1];
   g->rows = rows;
   g->blocks = (p->out[1] + rows - 1) / rows;
-  g->tile_rows = add(mul(rows - 1, sh), kh_span(p));
+  g->tile_rows = add(mul(rows - 1, sh), kernel_span(p, 1));
   /* The flat loop's last dropped columns read past the last tile row by at most
    * (SH - 1) * wt + (KW - 1) * DW elements. */
   const int64_t tile =
@@ -128,7 +128,7 @@ static int get_geometry(const convcl_context *ctx, const convcl_problem *p, geom
   int64_t slot = add(tile, mul(rows, g->pitch));
   g->blocked = 0;
   if (p->rank == 2 && p->k == p->c && p->out[2] <= BLOCK_MAX_WIDTH) {
-    const int64_t rows_read = add(mul(p->out[1] - 1, sh), kh_span(p));
+    const int64_t rows_read = add(mul(p->out[1] - 1, sh), kernel_span(p, 1));
     const int64_t elems =
         mul(add(mul(rows_read, g->wp), mul(p->out[1], p->out[2])), CONVCL_DEPTHWISE_CHANNELS);
     if (elems > 0 && elems <= (int64_t)(BLOCK_BYTES / sizeof(float))) {
